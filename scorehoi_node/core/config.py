@@ -1,0 +1,123 @@
+"""Frozen configuration dataclasses: the only source of defaults.
+
+ROS parameters, launch arguments, `config/scorehoi.yaml` and CLI options are all derived from
+these classes. Bad values raise `ValueError` naming the field and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+DETECTORS = ("mediapipe", "ultralytics")
+REFINE_MODES = ("none",)
+DEVICES = ("auto", "cpu", "cuda")
+QOS_RELIABILITY = ("reliable", "best_effort")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
+
+
+def _in_range(name: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ValueError(f"{name}={value!r} must be within [{lo}, {hi}]")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Configuration of the ROS-free detect -> estimate pipeline.
+
+    Attributes:
+        detector: detection backend: "mediapipe" (offline person, default) or "ultralytics" (YOLO-seg).
+        min_person_score: persons below this detection confidence are dropped.
+        max_persons: at most this many persons per frame (largest boxes first).
+        mediapipe_model_complexity: 0 (fastest), 1 or 2 (most accurate); only 0 and 1 ship offline.
+        ultralytics_weights: YOLO weights file or name (names download on first use where online).
+        device: "auto" (cuda when available), "cpu" or "cuda".
+        refine: refinement of the initial estimate ("none" until the ScoreHOI core lands).
+        depth_body_offset_m: depth of the torso surface in front of the skeleton [m], used
+            when placing the body from a depth image.
+    """
+
+    detector: str = "mediapipe"
+    min_person_score: float = 0.5
+    max_persons: int = 4
+    mediapipe_model_complexity: int = 1
+    ultralytics_weights: str = "yolo11n-seg.pt"
+    device: str = "auto"
+    refine: str = "none"
+    depth_body_offset_m: float = 0.10
+
+    def __post_init__(self) -> None:
+        _choice("detector", self.detector, DETECTORS)
+        _choice("device", self.device, DEVICES)
+        _choice("refine", self.refine, REFINE_MODES)
+        _in_range("min_person_score", self.min_person_score, 0.0, 1.0)
+        _in_range("max_persons", self.max_persons, 1, 64)
+        _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))
+        _in_range("depth_body_offset_m", self.depth_body_offset_m, 0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Configuration of the ROS node (adds transport and publishing options to the pipeline).
+
+    Attributes:
+        pipeline: the core pipeline's configuration (its fields are flat ROS parameters).
+        image_qos: reliability of the image/depth subscriptions: "reliable" or "best_effort".
+        use_depth: subscribe to the depth image and use it when its stamp matches the image.
+        depth_sync_tolerance_s: max stamp difference between an image and its depth image [s].
+        publish_markers: publish visualization_msgs/MarkerArray on markers.
+        publish_tf: publish camera -> pelvis / object frames on /tf.
+        tf_prefix: prefix of the published TF frame ids.
+        warn_throttle_s: minimum period between two identical warnings [s].
+        autostart: configure and activate the lifecycle node on start (no lifecycle manager needed).
+    """
+
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    image_qos: str = "reliable"
+    use_depth: bool = True
+    depth_sync_tolerance_s: float = 0.02
+    publish_markers: bool = True
+    publish_tf: bool = True
+    tf_prefix: str = "scorehoi"
+    warn_throttle_s: float = 5.0
+    autostart: bool = True
+
+    def __post_init__(self) -> None:
+        _choice("image_qos", self.image_qos, QOS_RELIABILITY)
+        _in_range("depth_sync_tolerance_s", self.depth_sync_tolerance_s, 0.0, 1.0)
+        _in_range("warn_throttle_s", self.warn_throttle_s, 0.0, 3600.0)
+        if not self.tf_prefix or "/" in self.tf_prefix.strip("/"):
+            raise ValueError(f"tf_prefix={self.tf_prefix!r} must be one non-empty frame-name segment")
+
+    # -- flat views (ROS parameters, YAML) ---------------------------------------------------
+    def to_flat_dict(self) -> dict[str, Any]:
+        """All settings as one flat {name: value} dict (pipeline fields inlined)."""
+        out = {f.name: getattr(self.pipeline, f.name) for f in dataclasses.fields(PipelineConfig)}
+        out.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.name != "pipeline"})
+        return out
+
+    @classmethod
+    def from_flat_dict(cls, values: dict[str, Any]) -> "NodeConfig":
+        """Build from flat {name: value}; unknown names raise ValueError (no silent typos)."""
+        pipe_names = {f.name for f in dataclasses.fields(PipelineConfig)}
+        node_names = {f.name for f in dataclasses.fields(cls)} - {"pipeline"}
+        unknown = set(values) - pipe_names - node_names
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+        defaults = cls().to_flat_dict()
+        typed = {}
+        for k, v in values.items():
+            want = type(defaults[k])
+            if want is float and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
+                raise ValueError(f"{k}={v!r} must be of type {want.__name__}")
+            typed[k] = v
+        pipeline = PipelineConfig(**{k: v for k, v in typed.items() if k in pipe_names})
+        return cls(pipeline=pipeline, **{k: v for k, v in typed.items() if k in node_names})

@@ -1,0 +1,1 @@
+"""Initial HOI estimate from detections: human placement, object pose, contacts."""

@@ -1,0 +1,1 @@
+"""Thin rclpy adapter around the core pipeline: message conversion, QoS, TF, markers."""
