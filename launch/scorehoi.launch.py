@@ -1,0 +1,51 @@
+"""Bring up the scorehoi perception node.
+
+    ros2 launch scorehoi_node scorehoi.launch.py
+    ros2 launch scorehoi_node scorehoi.launch.py namespace:=front image:=/front/color/image_raw \
+        camera_info:=/front/color/camera_info depth:=/front/aligned_depth_to_color/image_raw
+
+No side effects: it only starts the node with a parameters file and topic remappings.
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode
+
+
+def generate_launch_description():
+    default_params = os.path.join(
+        get_package_share_directory("scorehoi_node"), "config", "scorehoi.yaml")
+    args = [
+        DeclareLaunchArgument("params_file", default_value=default_params,
+                              description="ROS 2 parameters file of the node"),
+        DeclareLaunchArgument("namespace", default_value="",
+                              description="namespace of the node and its relative topics"),
+        DeclareLaunchArgument("image", default_value="/camera/image_raw",
+                              description="sensor_msgs/Image input (rgb8, bgr8, rgba8, bgra8, mono8)"),
+        DeclareLaunchArgument("camera_info", default_value="/camera/camera_info",
+                              description="sensor_msgs/CameraInfo of the image"),
+        DeclareLaunchArgument("depth", default_value="/camera/depth",
+                              description="registered depth image (32FC1 m or 16UC1 mm), optional"),
+        DeclareLaunchArgument("log_level", default_value="info",
+                              description="node log level"),
+    ]
+    node = LifecycleNode(
+        package="scorehoi_node",
+        executable="scorehoi_node",
+        name="scorehoi",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        emulate_tty=True,
+        parameters=[LaunchConfiguration("params_file")],
+        remappings=[
+            ("camera/image_raw", LaunchConfiguration("image")),
+            ("camera/camera_info", LaunchConfiguration("camera_info")),
+            ("camera/depth", LaunchConfiguration("depth")),
+        ],
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+    )
+    return LaunchDescription(args + [node])

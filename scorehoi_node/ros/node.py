@@ -1,0 +1,292 @@
+"""The `scorehoi` lifecycle node: camera images in, human-object interactions out.
+
+configure: read parameters, build the pipeline (loads models), create publishers.
+activate:  subscribe to the camera, start the worker thread.
+deactivate: unsubscribe, stop the worker, free GPU memory.
+cleanup:   drop publishers and the pipeline.
+
+The image callback never blocks: it puts the message into a one-slot buffer (latest frame
+wins; replaced frames are counted as dropped) and a worker thread runs the pipeline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, OrderedDict
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from scorehoi_msgs.msg import HumanObjectInteractionArray
+from scorehoi_node.core.config import NodeConfig, PipelineConfig
+from scorehoi_node.core.pipeline import Pipeline
+from scorehoi_node.core.types import Frame
+from scorehoi_node.ros import conversions as conv
+
+NODE_NAME = "scorehoi"
+
+
+def _descriptions() -> dict[str, str]:
+    """Parameter name -> the line documenting it in the config dataclasses."""
+    out = {}
+    for cls in (PipelineConfig, NodeConfig):
+        for line in (cls.__doc__ or "").splitlines():
+            name, _, text = line.strip().partition(":")
+            if text and name.replace("_", "").isalnum():
+                out[name] = text.strip()
+    return out
+
+
+class ScoreHOINode(LifecycleNode):
+    """Reconstructs people, the objects they handle and their contacts from a camera stream."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        docs = _descriptions()
+        for name, default in NodeConfig().to_flat_dict().items():
+            self.declare_parameter(name, default,
+                                   ParameterDescriptor(description=docs.get(name, name)))
+        self.config: NodeConfig | None = None
+        self.pipeline: Pipeline | None = None
+        self._subs: list = []
+        self._pubs: dict = {}
+        self._cond = threading.Condition()
+        self._slot: tuple[Image, float] | None = None
+        self._camera_info: CameraInfo | None = None
+        self._depth: OrderedDict[int, Image] = OrderedDict()
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self.counts: Counter[str] = Counter()
+        self._last_warn: dict[str, float] = {}
+        self._diag_timer = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            values = {n: self.get_parameter(n).value for n in NodeConfig().to_flat_dict()}
+            self.config = NodeConfig.from_flat_dict(values)
+        except ValueError as e:
+            self.get_logger().error(f"bad parameters: {e}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self.pipeline = Pipeline(self.config.pipeline)
+        except Exception as e:  # model files missing/corrupt: one actionable line, stay alive
+            self.get_logger().error(f"cannot build the pipeline: {e}")
+            return TransitionCallbackReturn.FAILURE
+        self._pubs = {
+            "interactions": self.create_publisher(
+                HumanObjectInteractionArray, "scorehoi/interactions", 10),
+            "joint_states": self.create_publisher(JointState, "scorehoi/human/joint_states", 10),
+            "object_pose": self.create_publisher(PoseStamped, "scorehoi/object/pose", 10),
+            "markers": self.create_publisher(MarkerArray, "scorehoi/markers", 10),
+            "tf": self.create_publisher(TFMessage, "/tf", 100),
+            "diagnostics": self.create_publisher(DiagnosticArray, "/diagnostics", 10),
+        }
+        self.get_logger().info(
+            f"configured: detector={self.config.pipeline.detector} "
+            f"refine={self.config.pipeline.refine} qos={self.config.image_qos}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        cfg = self.config
+        qos = QoSProfile(
+            depth=1, history=HistoryPolicy.KEEP_LAST,
+            reliability=(ReliabilityPolicy.RELIABLE if cfg.image_qos == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT))
+        self._subs = [
+            self.create_subscription(Image, "camera/image_raw", self.image_callback, qos),
+            self.create_subscription(CameraInfo, "camera/camera_info", self.camera_info_callback,
+                                     QoSProfile(depth=1, reliability=qos.reliability)),
+        ]
+        if cfg.use_depth:
+            self._subs.append(self.create_subscription(
+                Image, "camera/depth", self.depth_callback,
+                QoSProfile(depth=5, reliability=qos.reliability)))
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
+        self._worker.start()
+        self._diag_timer = self.create_timer(1.0, self.diagnostics_callback)
+        self.get_logger().info("active: waiting for camera/image_raw")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._stop_worker()
+        for s in self._subs:
+            self.destroy_subscription(s)
+        self._subs = []
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:  # pragma: no cover
+            pass
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        for p in self._pubs.values():
+            self.destroy_publisher(p)
+        self._pubs = {}
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._stop_worker()
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- callbacks (never block) -------------------------------------------------------------
+    def image_callback(self, msg: Image) -> None:
+        with self._cond:
+            self.counts["frames_in"] += 1
+            if self._slot is not None:
+                self.counts["dropped_superseded"] += 1
+            self._slot = (msg, time.perf_counter())
+            self._cond.notify()
+
+    def camera_info_callback(self, msg: CameraInfo) -> None:
+        with self._cond:
+            self._camera_info = msg
+
+    def depth_callback(self, msg: Image) -> None:
+        with self._cond:
+            self._depth[conv.stamp_to_ns(msg.header.stamp)] = msg
+            while len(self._depth) > 10:
+                self._depth.popitem(last=False)
+            self._cond.notify()
+
+    def diagnostics_callback(self) -> None:
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name=f"{self.get_name()}: pipeline",
+            hardware_id=self.get_fully_qualified_name(), message="running",
+            values=[KeyValue(key=k, value=str(v)) for k, v in sorted(self.counts.items())])
+        if any(k.startswith("skipped_") for k in self.counts):
+            status.level, status.message = DiagnosticStatus.WARN, "some input frames were skipped"
+        self._pubs["diagnostics"].publish(
+            DiagnosticArray(header=conv.Header(stamp=self.get_clock().now().to_msg()),
+                            status=[status]))
+
+    # -- worker ----------------------------------------------------------------------------------
+    def _stop_worker(self) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+
+    def _warn(self, key: str, text: str) -> None:
+        """Count the reason and log it at most once per `warn_throttle_s` per reason."""
+        self.counts[f"skipped_{key}"] += 1
+        now = time.monotonic()
+        period = self.config.warn_throttle_s if self.config else 5.0
+        if now - self._last_warn.get(key, -1e9) >= period:
+            self._last_warn[key] = now
+            self.get_logger().warning(
+                f"skipped frame: {text} ({self.counts[f'skipped_{key}']} so far)")
+
+    def _take(self) -> tuple[Image, float, CameraInfo | None, Image | None] | None:
+        with self._cond:
+            while self._running and self._slot is None:
+                self._cond.wait(timeout=0.5)
+            if not self._running:
+                return None
+            msg, t_rx = self._slot
+            self._slot = None
+            stamp = conv.stamp_to_ns(msg.header.stamp)
+            depth = None
+            if self.config.use_depth and self._subs[2:] and self._subs[2].get_publisher_count():
+                tol = int(self.config.depth_sync_tolerance_s * 1e9)
+                deadline = time.monotonic() + 0.05  # depth may arrive just after the image
+                while depth is None and self._running:
+                    depth = next((d for s, d in self._depth.items() if abs(s - stamp) <= tol),
+                                 None)
+                    if depth is None and not self._cond.wait(
+                            timeout=max(deadline - time.monotonic(), 0)):
+                        break
+            return msg, t_rx, self._camera_info, depth
+
+    def _work(self) -> None:
+        while True:
+            item = self._take()
+            if item is None:
+                return
+            try:
+                self._process(*item)
+            except Exception as e:  # the node never dies on one frame
+                self._warn("internal_error", f"{type(e).__name__}: {e}")
+
+    def _process(self, msg: Image, t_rx: float, info: CameraInfo | None,
+                 depth_msg: Image | None) -> None:
+        if info is None:
+            self._warn("no_camera_info", "no camera_info received yet on camera/camera_info")
+            return
+        try:
+            rgb = conv.image_to_rgb(msg)
+            camera = conv.camera_info_to_intrinsics(info)
+            depth = None
+            if depth_msg is not None:
+                try:
+                    depth = conv.depth_to_metres(depth_msg)
+                    if depth.shape != rgb.shape[:2]:
+                        raise conv.ConversionError(
+                            f"depth is {depth.shape[1]}x{depth.shape[0]}, image is "
+                            f"{rgb.shape[1]}x{rgb.shape[0]}")
+                except conv.ConversionError as e:
+                    self._warn("bad_depth", f"ignoring depth: {e}")
+                    depth = None
+            frame = Frame(rgb=rgb, camera=camera, stamp_ns=conv.stamp_to_ns(msg.header.stamp),
+                          frame_id=msg.header.frame_id, depth=depth)
+        except (conv.ConversionError, ValueError) as e:
+            self._warn("bad_input", str(e))
+            return
+        result = self.pipeline.step(frame)
+        header = msg.header
+        out = conv.result_to_msg(result, header, time.perf_counter() - t_rx)
+        self._pubs["interactions"].publish(out)
+        self.counts["frames_out"] += 1
+        if result.interactions:
+            self._pubs["joint_states"].publish(conv.result_to_joint_states(result, header))
+            for pose in conv.result_to_object_poses(result, header):
+                self._pubs["object_pose"].publish(pose)
+            if self.config.publish_tf:
+                self._pubs["tf"].publish(conv.result_to_tf(result, header, self.config.tf_prefix))
+        if self.config.publish_markers:
+            self._pubs["markers"].publish(conv.result_to_markers(result, header))
+
+
+def run(args: list[str] | None = None) -> None:
+    """Start the node (autostart: configure + activate) and spin until shutdown."""
+    try:
+        with rclpy.init(args=args):
+            node = ScoreHOINode()
+            if node.get_parameter("autostart").value:
+                if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                    node.trigger_activate()
+                else:
+                    node.get_logger().error(
+                        "configure failed; fix the parameters and call the configure transition")
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+def main(args: list[str] | None = None) -> None:
+    """console_scripts entry point `scorehoi_node` (used by the launch file)."""
+    run(args)
