@@ -32,7 +32,14 @@ MAX_IMAGE_PIXELS = 8192 * 8192
 
 
 class ConversionError(ValueError):
-    """A message that cannot be turned into valid input; the text is one actionable line."""
+    """A message that cannot be turned into valid input; the text is one actionable line.
+
+    `reason` is a short slug for counting and log throttling (e.g. "unsupported_encoding").
+    """
+
+    def __init__(self, reason: str, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
 
 
 def stamp_to_ns(stamp: Time) -> int:
@@ -42,15 +49,15 @@ def stamp_to_ns(stamp: Time) -> int:
 def _image_array(msg: Image, channels: int, dtype: type) -> np.ndarray:
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
     if h <= 0 or w <= 0:
-        raise ConversionError(f"image has zero size ({w}x{h})")
+        raise ConversionError("zero_size", f"image has zero size ({w}x{h})")
     if h * w > MAX_IMAGE_PIXELS:
-        raise ConversionError(f"image of {w}x{h} pixels exceeds the {MAX_IMAGE_PIXELS} pixel limit")
+        raise ConversionError("too_large", f"image of {w}x{h} pixels exceeds the {MAX_IMAGE_PIXELS} pixel limit")
     itemsize = np.dtype(dtype).itemsize
     row = w * channels * itemsize
     if step < row:
-        raise ConversionError(f"step {step} is smaller than width*channels*bytes = {row}")
+        raise ConversionError("bad_step", f"step {step} is smaller than width*channels*bytes = {row}")
     if len(msg.data) != step * h:
-        raise ConversionError(f"data has {len(msg.data)} bytes, expected step*height = {step * h}")
+        raise ConversionError("bad_data_size", f"data has {len(msg.data)} bytes, expected step*height = {step * h}")
     buf = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, bytes) else msg.data,
                         dtype=np.uint8).reshape(h, step)[:, :row]
     big = bool(msg.is_bigendian)
@@ -62,7 +69,7 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     """sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8) -> (H, W, 3) uint8 RGB."""
     enc = msg.encoding.lower() if msg.encoding.lower() in IMAGE_ENCODINGS else msg.encoding
     if enc not in IMAGE_ENCODINGS:
-        raise ConversionError(f"unsupported image encoding {msg.encoding!r} "
+        raise ConversionError("unsupported_encoding", f"unsupported image encoding {msg.encoding!r} "
                               f"(supported: {', '.join(IMAGE_ENCODINGS)})")
     channels, dtype, order = IMAGE_ENCODINGS[enc]
     arr = _image_array(msg, channels, dtype)
@@ -74,7 +81,7 @@ def image_to_rgb(msg: Image) -> np.ndarray:
 def depth_to_metres(msg: Image) -> np.ndarray:
     """sensor_msgs/Image 32FC1 [m] or 16UC1 [mm] -> (H, W) float32 metres, NaN where invalid."""
     if msg.encoding not in DEPTH_ENCODINGS:
-        raise ConversionError(f"unsupported depth encoding {msg.encoding!r} "
+        raise ConversionError("unsupported_encoding", f"unsupported depth encoding {msg.encoding!r} "
                               f"(supported: {', '.join(DEPTH_ENCODINGS)})")
     dtype, scale = DEPTH_ENCODINGS[msg.encoding]
     d = _image_array(msg, 1, dtype)[:, :, 0].astype(np.float32) * np.float32(scale)
@@ -108,7 +115,7 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> CameraIntrinsics:
                                 distortion=np.array(msg.d, dtype=np.float64) if len(msg.d)
                                 else np.zeros(5))
     except ValueError as e:
-        raise ConversionError(f"invalid camera_info: {e}") from e
+        raise ConversionError("invalid_camera_info", f"invalid camera_info: {e}") from e
 
 
 def intrinsics_to_camera_info(cam: CameraIntrinsics, header: Header) -> CameraInfo:

@@ -53,8 +53,10 @@ class ScoreHOINode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         docs = _descriptions()
         for name, default in NodeConfig().to_flat_dict().items():
-            self.declare_parameter(name, default,
-                                   ParameterDescriptor(description=docs.get(name, name)))
+            # dynamic typing: a wrongly typed value reaches NodeConfig's validation, which
+            # rejects it with a one-line error, instead of an exception at construction
+            self.declare_parameter(name, default, ParameterDescriptor(
+                description=docs.get(name, name), dynamic_typing=True))
         self.config: NodeConfig | None = None
         self.pipeline: Pipeline | None = None
         self._subs: list = []
@@ -68,6 +70,11 @@ class ScoreHOINode(LifecycleNode):
         self.counts: Counter[str] = Counter()
         self._last_warn: dict[str, float] = {}
         self._diag_timer = None
+
+    @staticmethod
+    def default(name: str):
+        """Default value of parameter `name` (from NodeConfig)."""
+        return NodeConfig().to_flat_dict()[name]
 
     # -- lifecycle -----------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -176,8 +183,9 @@ class ScoreHOINode(LifecycleNode):
             level=DiagnosticStatus.OK, name=f"{self.get_name()}: pipeline",
             hardware_id=self.get_fully_qualified_name(), message="running",
             values=[KeyValue(key=k, value=str(v)) for k, v in sorted(self.counts.items())])
-        if any(k.startswith("skipped_") for k in self.counts):
-            status.level, status.message = DiagnosticStatus.WARN, "some input frames were skipped"
+        if any(k.startswith(("skipped_", "ignored_")) for k in self.counts):
+            status.level = DiagnosticStatus.WARN
+            status.message = "some input frames or depth images were rejected (see values)"
         self._pubs["diagnostics"].publish(
             DiagnosticArray(header=conv.Header(stamp=self.get_clock().now().to_msg()),
                             status=[status]))
@@ -191,15 +199,16 @@ class ScoreHOINode(LifecycleNode):
             self._worker.join(timeout=10.0)
             self._worker = None
 
-    def _warn(self, key: str, text: str) -> None:
-        """Count the reason and log it at most once per `warn_throttle_s` per reason."""
-        self.counts[f"skipped_{key}"] += 1
+    def _warn(self, reason: str, text: str, skipped: bool = True) -> None:
+        """Count `reason` and log it at most once per `warn_throttle_s` per reason."""
+        key = f"skipped_{reason}" if skipped else f"ignored_{reason}"
+        self.counts[key] += 1
         now = time.monotonic()
         period = self.config.warn_throttle_s if self.config else 5.0
         if now - self._last_warn.get(key, -1e9) >= period:
             self._last_warn[key] = now
-            self.get_logger().warning(
-                f"skipped frame: {text} ({self.counts[f'skipped_{key}']} so far)")
+            what = "skipped frame" if skipped else "frame kept"
+            self.get_logger().warning(f"{what}: {text} ({self.counts[key]} so far)")
 
     def _take(self) -> tuple[Image, float, CameraInfo | None, Image | None] | None:
         with self._cond:
@@ -246,15 +255,19 @@ class ScoreHOINode(LifecycleNode):
                     depth = conv.depth_to_metres(depth_msg)
                     if depth.shape != rgb.shape[:2]:
                         raise conv.ConversionError(
-                            f"depth is {depth.shape[1]}x{depth.shape[0]}, image is "
+                            "size_mismatch", f"depth is {depth.shape[1]}x{depth.shape[0]}, image is "
                             f"{rgb.shape[1]}x{rgb.shape[0]}")
                 except conv.ConversionError as e:
-                    self._warn("bad_depth", f"ignoring depth: {e}")
+                    self._warn(f"depth_{e.reason}", f"ignoring its depth image: {e}",
+                               skipped=False)
                     depth = None
             frame = Frame(rgb=rgb, camera=camera, stamp_ns=conv.stamp_to_ns(msg.header.stamp),
                           frame_id=msg.header.frame_id, depth=depth)
-        except (conv.ConversionError, ValueError) as e:
-            self._warn("bad_input", str(e))
+        except conv.ConversionError as e:
+            self._warn(e.reason, str(e))
+            return
+        except ValueError as e:  # Frame checks: image vs camera_info size
+            self._warn("size_mismatch", str(e))
             return
         result = self.pipeline.step(frame)
         header = msg.header
