@@ -17,8 +17,12 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
     ],
+    package_data={
+        "scorehoi_node.core.objects": ["assets/*.npz", "assets/LICENSES.md"],
+        "scorehoi_node.core.synth": ["assets/*.npz", "assets/LICENSES.md"],
+    },
     install_requires=["setuptools"],
-    zip_safe=True,
+    zip_safe=False,
     maintainer="ScoreHOI node maintainers",
     maintainer_email="scorehoi@example.com",
     description="ScoreHOI human-object interaction perception node for ROS 2",
