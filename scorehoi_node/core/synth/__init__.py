@@ -1,0 +1,1 @@
+"""Synthetic human-object interaction data engine: poses, scenes, cameras, rendering."""
