@@ -40,6 +40,8 @@ class PipelineConfig:
         refine: refinement of the initial estimate ("none" until the ScoreHOI core lands).
         depth_body_offset_m: depth of the torso surface in front of the skeleton [m], used
             when placing the body from a depth image.
+        track_max_age: frames a person track survives unseen before its id is retired.
+        track_min_iou: box IoU (or close centres) needed to continue a track.
     """
 
     detector: str = "mediapipe"
@@ -50,6 +52,8 @@ class PipelineConfig:
     device: str = "auto"
     refine: str = "none"
     depth_body_offset_m: float = 0.10
+    track_max_age: int = 5
+    track_min_iou: float = 0.2
 
     def __post_init__(self) -> None:
         _choice("detector", self.detector, DETECTORS)
@@ -59,6 +63,8 @@ class PipelineConfig:
         _in_range("max_persons", self.max_persons, 1, 64)
         _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))
         _in_range("depth_body_offset_m", self.depth_body_offset_m, 0.0, 0.5)
+        _in_range("track_max_age", self.track_max_age, 0, 1000)
+        _in_range("track_min_iou", self.track_min_iou, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 
 from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.detect import Detector, make_detector
+from scorehoi_node.core.detect.tracking import DetectionTracker, TrackerConfig
 from scorehoi_node.core.estimate.human import HumanFitError, estimate_human
 from scorehoi_node.core.types import Frame, FrameResult, Interaction
 
@@ -23,6 +24,8 @@ class Pipeline:
     def __init__(self, config: PipelineConfig | None = None, detector: Detector | None = None):
         self.config = config or PipelineConfig()
         self.detector = detector if detector is not None else make_detector(self.config)
+        self.tracker = DetectionTracker(TrackerConfig(max_age=self.config.track_max_age,
+                                                      min_iou=self.config.track_min_iou))
         self.skipped_persons = 0  # persons detected but not reconstructable (counted, not hidden)
 
     def step(self, frame: Frame) -> FrameResult:
@@ -32,9 +35,12 @@ class Pipeline:
         detections = self.detector(frame.rgb)
         t1 = time.perf_counter()
         stage_ms["detect"] = (t1 - t0) * 1e3
-        persons = sorted(detections.persons, key=lambda p: -_box_area(p.box))
+        track_ids = self.tracker(detections).persons
+        order = sorted(range(len(detections.persons)),
+                       key=lambda i: -_box_area(detections.persons[i].box))
         interactions = []
-        for person in persons[: self.config.max_persons]:
+        for i in order[: self.config.max_persons]:
+            person = detections.persons[i]
             try:
                 human = estimate_human(person, frame.camera, frame.depth,
                                        self.config.depth_body_offset_m)
@@ -42,7 +48,7 @@ class Pipeline:
                 self.skipped_persons += 1
                 continue
             interactions.append(Interaction(
-                track_id=0, human=human, obj=None, contacts=[],
+                track_id=int(track_ids[i]), human=human, obj=None, contacts=[],
                 penetration_depth=0.0, refinement=self.config.refine))
         stage_ms["estimate"] = (time.perf_counter() - t1) * 1e3
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,

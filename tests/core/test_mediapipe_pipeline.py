@@ -54,3 +54,16 @@ def test_empty_image_gives_no_interactions(pipeline):
     cam = CameraIntrinsics.from_fov(320, 240, 60.0)
     res = pipeline.step(Frame(rgb=np.full((240, 320, 3), 127, np.uint8), camera=cam))
     assert res.interactions == [] and res.detections.persons == []
+
+
+def test_track_ids_are_stable_across_frames(person_640x480):
+    cam = CameraIntrinsics.from_fov(640, 480, 60.0)
+    p = Pipeline(PipelineConfig(), detector=MediaPipePoseDetector(1, 0.5, static_image_mode=True))
+    try:
+        ids = [p.step(Frame(rgb=person_640x480, camera=cam, stamp_ns=i)).interactions[0].track_id
+               for i in range(3)]
+        blank = p.step(Frame(rgb=np.zeros((480, 640, 3), np.uint8), camera=cam, stamp_ns=3))
+        again = p.step(Frame(rgb=person_640x480, camera=cam, stamp_ns=4)).interactions[0].track_id
+    finally:
+        p.close()
+    assert ids == [1, 1, 1] and blank.interactions == [] and again == 1

@@ -114,7 +114,7 @@ def test_one_array_per_frame_with_the_image_header(running, person_640x480, tmp_
     assert 1.0 < inter.root_pose.position.z < 8.0 and inter.processing_time > 0
     # side outputs for frames with a person
     assert spin_until(client.ex, lambda: len(client.got["tf"]) >= n // 2, 5)
-    assert client.got["tf"][0].transforms[0].child_frame_id == "scorehoi/human_0/pelvis"
+    assert client.got["tf"][0].transforms[0].child_frame_id == "scorehoi/human_1/pelvis"
     assert client.got["tf"][0].transforms[0].header.frame_id == "test_camera_optical"
     assert len(client.got["joints"]) == n // 2 and len(client.got["joints"][0].name) == 45
     assert spin_until(client.ex, lambda: len(client.got["markers"]) == n, 5)
