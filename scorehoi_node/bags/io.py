@@ -93,12 +93,14 @@ class BagWriter:
         self._writer.close()
 
     def write(self, topic: str, msg: Any, stamp_ns: int) -> None:
-        """Append `msg` on `topic` with receive time `stamp_ns` [ns]."""
-        conn = self._connections.get(topic)
-        if conn is None:
-            conn = self._writer.add_connection(topic, type_name(msg), typestore=typestore())
-            self._connections[topic] = conn
-        self._writer.write(conn, int(stamp_ns), serialize_message(msg))
+        """Append `msg` on `topic` with receive time `stamp_ns` [ns].
+
+        The CDR bytes are canonicalised through the rosbags typestore: rclpy leaves alignment
+        padding uninitialised, so the same message would otherwise give different bytes."""
+        name = type_name(msg)
+        store = typestore()
+        data = store.serialize_cdr(store.deserialize_cdr(serialize_message(msg), name), name)
+        self.write_raw(topic, name, data, stamp_ns)
 
     def write_raw(self, topic: str, msgtype: str, data: bytes, stamp_ns: int) -> None:
         """Append already-serialized CDR bytes of type `msgtype` ('pkg/msg/Name')."""

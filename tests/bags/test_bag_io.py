@@ -77,3 +77,16 @@ def test_type_names():
     assert message_class("sensor_msgs/Image") is Image
     with pytest.raises(ValueError, match="not installed"):
         message_class("nope_msgs/msg/Nothing")
+
+
+def test_same_messages_give_identical_bag_bytes(tmp_path):
+    """rclpy leaves CDR padding uninitialised; the writer canonicalises it."""
+    frames = list(_frames(2))
+    for k in range(2):
+        with BagWriter(tmp_path / str(k) / "bag") as w:
+            for h, img, info, gt in frames:
+                t = conv.stamp_to_ns(h.stamp)
+                w.write("/camera/image_raw", img, t)
+                w.write("/scorehoi/ground_truth", gt, t)
+    (a,), (b,) = (tmp_path / "0/bag").glob("*.mcap"), (tmp_path / "1/bag").glob("*.mcap")
+    assert a.read_bytes() == b.read_bytes()

@@ -380,3 +380,13 @@ def test_loader_shards_roundtrip(tmp_path):
     shard = behave.load_behave(tmp_path / "behave", rest_root={"male": _rest_root(), "female": _rest_root()})
     back = read_shard(write_shard(tmp_path / "out/shard-000.safetensors", shard))
     assert back.object_id == shard.object_id and back.root_transl.tobytes() == shard.root_transl.tobytes()
+
+
+def test_equal_shards_are_byte_identical(tmp_path):
+    from scorehoi_node.core.data.shards import read_shard, write_shard
+
+    shard = _shard(3)
+    a, b = write_shard(tmp_path / "a.safetensors", shard), write_shard(tmp_path / "b.safetensors", shard)
+    assert a.read_bytes() == b.read_bytes()
+    back = read_shard(a)
+    assert back.object_id == shard.object_id and np.array_equal(back.shape, shard.shape)

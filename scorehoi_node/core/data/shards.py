@@ -233,7 +233,7 @@ def write_shard(path: str | Path, shard: HOIShard) -> Path:
     Returns the path. Parent folders are created. Training reads folders of
     `shard-<number>.safetensors` files (`iter_shards`).
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,8 +246,18 @@ def write_shard(path: str | Path, shard: HOIShard) -> Path:
         "object_id": json.dumps(list(shard.object_id)),
         "sequence": json.dumps(list(shard.sequence)),
     }
-    save_file(tensors, str(path), metadata=metadata)
+    path.write_bytes(_canonical_header(save(tensors, metadata=metadata)))
     return path
+
+
+def _canonical_header(data: bytes) -> bytes:
+    """The same safetensors file with its JSON header keys sorted, so equal shards give equal
+    bytes (safetensors writes its metadata map in arbitrary order). Offsets in the header are
+    relative to the end of the header, so only the length prefix changes."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + data[8 + n:]
 
 
 def read_shard(path: str | Path) -> HOIShard:
