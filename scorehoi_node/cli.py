@@ -130,7 +130,7 @@ def _shard_of(frames: list, body_model: str):
 def synth(out: Path = typer.Option(..., "--out", help="output folder (created); the rosbag2 "
                                    "(mcap) goes to OUT/bag, shards to OUT/shards"),
           frames: int = typer.Option(64, "--frames", min=1, help="number of frames"),
-          seed: int = typer.Option(0, "--seed", help="random seed (same seed, same bytes)"),
+          seed: int = typer.Option(0, "--seed", help="random seed (same seed, same scenes, cameras, depth and ground truth)"),
           shards: bool = typer.Option(False, "--shards", help="also write training shards "
                                       "(HOIShard safetensors) to OUT/shards"),
           seq_len: int = typer.Option(8, "--seq-len", min=1,

@@ -264,7 +264,9 @@ def wall_mesh(rng: np.random.Generator, camera_position: np.ndarray, points: np.
             corners.append([a + y0 * up, a + y1 * up, b + y1 * up, b + y0 * up])
             colors.append(tone * rng.uniform(0.95, 1.05))
     a, b = origin - width / 2 * side, origin + width / 2 * side
-    corners.append([a, a + skirting * up, b + skirting * up, b])
+    # the skirting reaches 2 cm below the floor: no depth tie along the floor line, whose
+    # winner would depend on pyrender's (unordered) draw order
+    corners.append([a - 0.02 * up, a + skirting * up, b + skirting * up, b - 0.02 * up])
     colors.append(base * 0.35)
     corners_arr = np.asarray(corners, np.float64)
     if np.dot(np.cross(corners_arr[0, 1] - corners_arr[0, 0], corners_arr[0, 2] - corners_arr[0, 0]), view) > 0:

@@ -53,6 +53,9 @@ class CameraSampler:
             (0 = in front); wrapped by 180 deg with probability `back_view_prob`.
         back_view_prob: probability of a view from behind.
         fit_margin: the person's height times this must fit vertically in the image.
+        min_person_px: the person must be at least this many pixels tall (limits the
+            distance for wide lenses: at 5 m a 90 deg lens images an adult ~110 px tall, below
+            what keypoint detectors resolve; robots that need far people use narrower lenses).
     """
 
     width: int = 640
@@ -63,6 +66,7 @@ class CameraSampler:
     azimuth_deg: tuple[float, float] = (-75.0, 75.0)
     back_view_prob: float = 0.1
     fit_margin: float = 1.15
+    min_person_px: float = 160.0
 
     def sample(self, rng: np.random.Generator, target: np.ndarray, facing: np.ndarray,
                person_height: float) -> tuple[CameraIntrinsics, CameraPose]:
@@ -72,7 +76,8 @@ class CameraSampler:
         cam = CameraIntrinsics.from_fov(self.width, self.height, hfov)
         vfov = 2 * np.arctan(self.height / 2 / cam.fy)
         d_min = max(self.distance_m[0], self.fit_margin * person_height / 2 / np.tan(vfov / 2))
-        dist = rng.uniform(min(d_min, self.distance_m[1]), self.distance_m[1])
+        d_max = min(self.distance_m[1], cam.fy * person_height / self.min_person_px)
+        dist = rng.uniform(min(d_min, d_max), max(d_min, d_max))
         az = np.deg2rad(rng.uniform(*self.azimuth_deg))
         if rng.random() < self.back_view_prob:
             az += np.pi
