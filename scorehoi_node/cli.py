@@ -215,6 +215,62 @@ def synth(out: Path = typer.Option(..., "--out", help="output folder (created); 
     console.print(f"{fps:.2f} frames/s ({1000 / fps:.0f} ms/frame; setup {setup_s:.1f} s)")
 
 
+@app.command("eval")
+def eval_(bag: Path = typer.Argument(..., exists=True, help="rosbag2 directory (mcap or sqlite3)"),
+          out: Path = typer.Option(..., "--out", help="output folder for metrics.json, frames.csv"),
+          refine: str = typer.Option("none", "--refine", help="refinement: none"),
+          params: Optional[Path] = typer.Option(None, "--params", exists=True, dir_okay=False,
+                                                help="node parameters file (pipeline settings)"),
+          image_topic: str = typer.Option("/camera/image_raw", help="sensor_msgs/Image topic"),
+          info_topic: str = typer.Option("/camera/camera_info", help="CameraInfo topic"),
+          depth_topic: str = typer.Option("/camera/depth", help="depth image topic (optional)"),
+          gt_topic: str = typer.Option("/scorehoi/ground_truth",
+                                       help="HumanObjectInteractionArray ground truth (optional)"),
+          ) -> None:
+    """Replay a bag through the pipeline (in-process) and write DIR/metrics.json + frames.csv."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from scorehoi_node.bags.evaluate import Topics, evaluate_bag
+    from scorehoi_node.bags.io import bag_topics
+    from scorehoi_node.core.bodies import make_body_model
+    from scorehoi_node.core.config import PipelineConfig
+    from scorehoi_node.core.objects import load_library
+    from scorehoi_node.core.pipeline import Pipeline
+
+    values = _params_from_file(params) if params else {}
+    values["refine"] = refine
+    pipe_fields = set(PipelineConfig.__dataclass_fields__)
+    try:
+        cfg = PipelineConfig(**{k: v for k, v in values.items() if k in pipe_fields})
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    topics = Topics(image_topic, info_topic, depth_topic, gt_topic)
+    n_images = bag_topics(bag).get(image_topic, ("", 0))[1]
+    if not n_images:
+        raise typer.BadParameter(f"{bag} has no messages on {image_topic}")
+    pipeline = Pipeline(cfg)
+    console = Console()
+    with Progress(console=console) as bar:
+        task = bar.add_task("evaluating", total=n_images)
+        summary = evaluate_bag(bag, out, pipeline, make_body_model("anny"), load_library(),
+                               topics, progress=lambda: bar.advance(task))
+    pipeline.close()
+    console.print_json(data=summary)
+    console.print(f"wrote {out / 'metrics.json'} and {out / 'frames.csv'}")
+
+
+def _params_from_file(path: Path) -> dict:
+    """The `ros__parameters` of a node parameters file (any node key, e.g. `/**`)."""
+    import yaml
+
+    doc = yaml.safe_load(path.read_text()) or {}
+    for node in doc.values():
+        if isinstance(node, dict) and "ros__parameters" in node:
+            return dict(node["ros__parameters"])
+    raise typer.BadParameter(f"{path} has no ros__parameters section")
+
+
 def main() -> None:
     app()
 
