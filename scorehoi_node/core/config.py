@@ -10,7 +10,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-DETECTORS = ("mediapipe", "ultralytics")
+DETECTORS = ("mediapipe",)
+BODY_MODELS = ("anny", "skeleton")
+OBJECT_SOURCES = ("rgbd", "ultralytics", "none")
 REFINE_MODES = ("none",)
 DEVICES = ("auto", "cpu", "cuda")
 QOS_RELIABILITY = ("reliable", "best_effort")
@@ -35,13 +37,20 @@ class PipelineConfig:
         min_person_score: persons below this detection confidence are dropped.
         max_persons: at most this many persons per frame (largest boxes first).
         mediapipe_model_complexity: 0 (fastest), 1 or 2 (most accurate); only 0 and 1 ship offline.
-        ultralytics_weights: YOLO weights file or name (names download on first use where online).
+        ultralytics_weights: YOLO-seg weights file, or a name that downloads on first use where
+            online (object_source "ultralytics").
         device: "auto" (cuda when available), "cpu" or "cuda".
         refine: refinement of the initial estimate ("none" until the ScoreHOI core lands).
         depth_body_offset_m: depth of the torso surface in front of the skeleton [m], used
             when placing the body from a depth image.
         track_max_age: frames a person track survives unseen before its id is retired.
         track_min_iou: box IoU (or close centres) needed to continue a track.
+        body_model: "anny" (body-model mesh fitted to the keypoints, default) or "skeleton"
+            (16-joint skeleton only, no mesh; fastest).
+        object_source: "rgbd" (the depth cluster touching the hands, when a depth image is
+            present), "ultralytics" (YOLO-seg objects next to the hands; falls back to "rgbd"
+            with one log line when its weights cannot be loaded) or "none".
+        contact_threshold_m: signed distance at which a contact's probability is 0.5 [m].
     """
 
     detector: str = "mediapipe"
@@ -54,6 +63,9 @@ class PipelineConfig:
     depth_body_offset_m: float = 0.10
     track_max_age: int = 5
     track_min_iou: float = 0.2
+    body_model: str = "anny"
+    object_source: str = "rgbd"
+    contact_threshold_m: float = 0.03
 
     def __post_init__(self) -> None:
         _choice("detector", self.detector, DETECTORS)
@@ -65,6 +77,9 @@ class PipelineConfig:
         _in_range("depth_body_offset_m", self.depth_body_offset_m, 0.0, 0.5)
         _in_range("track_max_age", self.track_max_age, 0, 1000)
         _in_range("track_min_iou", self.track_min_iou, 0.0, 1.0)
+        _choice("body_model", self.body_model, BODY_MODELS)
+        _choice("object_source", self.object_source, OBJECT_SOURCES)
+        _in_range("contact_threshold_m", self.contact_threshold_m, 0.001, 0.2)
 
 
 @dataclass(frozen=True)

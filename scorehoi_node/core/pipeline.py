@@ -1,4 +1,9 @@
-"""The ROS-free pipeline: detect -> estimate (-> refine). The CLI and the node both call it."""
+"""The ROS-free pipeline: detect -> estimate (-> refine). The CLI and the node both call it.
+
+Per frame: persons (MediaPipe) -> track ids -> human (anny mesh fitted to the keypoints, or a
+skeleton) -> object (with depth: the cluster touching the hands, its template and pose by
+ICP) -> contacts (signed distances of the body's contact vertices to the placed template).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.detect import Detector, make_detector
 from scorehoi_node.core.detect.tracking import DetectionTracker, TrackerConfig
 from scorehoi_node.core.estimate.human import HumanFitError, estimate_human
-from scorehoi_node.core.types import Frame, FrameResult, Interaction
+from scorehoi_node.core.types import (Detections, Frame, FrameResult, HumanEstimate,
+                                      Interaction, ObjectEstimate, PersonDetection)
 
 
 class Pipeline:
@@ -27,32 +33,119 @@ class Pipeline:
         self.tracker = DetectionTracker(TrackerConfig(max_age=self.config.track_max_age,
                                                       min_iou=self.config.track_min_iou))
         self.skipped_persons = 0  # persons detected but not reconstructable (counted, not hidden)
+        self.notes: list[str] = []  # one-line messages for the operator (fallbacks taken)
+        self.object_detector = None
+        if self.config.object_source == "ultralytics":
+            from scorehoi_node.core.detect.ultralytics_seg import (DetectorUnavailable,
+                                                                   UltralyticsSegDetector)
+
+            try:
+                self.object_detector = UltralyticsSegDetector(
+                    self.config.ultralytics_weights,
+                    device="auto" if self.config.device == "auto" else self.config.device)
+            except DetectorUnavailable as e:
+                self.notes.append(f"object_source=ultralytics unavailable ({e}); using rgbd")
+        self.body = None
+        self.library = None
+        if self.config.body_model == "anny":
+            from scorehoi_node.core.bodies import make_body_model
+            from scorehoi_node.core.estimate.body_fit import get_fitter
+
+            self.body = make_body_model("anny")
+            self._fitter = get_fitter(self.body)
+        if self.config.object_source != "none":
+            from scorehoi_node.core.estimate.contacts import ContactConfig
+            from scorehoi_node.core.objects import load_library
+
+            self.library = load_library()
+            self._contact_config = ContactConfig(threshold_m=self.config.contact_threshold_m)
 
     def step(self, frame: Frame) -> FrameResult:
         """Reconstruct every person (and their object) in one frame."""
         stage_ms: dict[str, float] = {}
         t0 = time.perf_counter()
         detections = self.detector(frame.rgb)
+        if self.object_detector is not None:
+            objects = self.object_detector(frame.rgb).objects
+            detections = Detections(detections.persons, objects, detections.detector)
         t1 = time.perf_counter()
         stage_ms["detect"] = (t1 - t0) * 1e3
         track_ids = self.tracker(detections).persons
         order = sorted(range(len(detections.persons)),
                        key=lambda i: -_box_area(detections.persons[i].box))
         interactions = []
+        clock = {"human": 0.0, "object": 0.0, "contacts": 0.0}
         for i in order[: self.config.max_persons]:
             person = detections.persons[i]
+            t = time.perf_counter()
             try:
-                human = estimate_human(person, frame.camera, frame.depth,
-                                       self.config.depth_body_offset_m)
+                human = self._human(person, frame)
             except HumanFitError:
                 self.skipped_persons += 1
                 continue
+            t_obj = time.perf_counter()
+            clock["human"] += t_obj - t
+            obj = self._object(person, human, frame, detections)
+            t_con = time.perf_counter()
+            clock["object"] += t_con - t_obj
+            contacts, penetration = [], 0.0
+            if obj is not None and human.vertices is not None:
+                from scorehoi_node.core.estimate.contacts import estimate_contacts
+
+                est = estimate_contacts(human.vertices, self.body.contact_vertex_ids.numpy(),
+                                        self.body.contact_part_ids.numpy(),
+                                        self.body.contact_part_names, obj,
+                                        self.library.by_id(obj.template_id), self._contact_config)
+                contacts, penetration = est.contacts, est.penetration_depth
+            clock["contacts"] += time.perf_counter() - t_con
             interactions.append(Interaction(
-                track_id=int(track_ids[i]), human=human, obj=None, contacts=[],
-                penetration_depth=0.0, refinement=self.config.refine))
-        stage_ms["estimate"] = (time.perf_counter() - t1) * 1e3
+                track_id=int(track_ids[i]), human=human, obj=obj, contacts=contacts,
+                penetration_depth=penetration, refinement=self.config.refine))
+        stage_ms.update({k: v * 1e3 for k, v in clock.items()})
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                            interactions=interactions, detections=detections, stage_ms=stage_ms)
+
+    def _human(self, person: PersonDetection, frame: Frame) -> HumanEstimate:
+        if self.body is None:
+            return estimate_human(person, frame.camera, frame.depth,
+                                  self.config.depth_body_offset_m)
+        return self._fitter.fit(person, frame.camera, frame.depth).human
+
+    def _object(self, person: PersonDetection, human: HumanEstimate, frame: Frame,
+                detections: Detections) -> ObjectEstimate | None:
+        """The object in this person's hands, or None: a detected object (ultralytics) whose
+        mask lies nearest the wrists, else the depth cluster touching the hands."""
+        if self.library is None:
+            return None
+        from scorehoi_node.core.detect.rgbd_objects import (backproject_image, person_wrists,
+                                                            segment_hand_objects)
+        from scorehoi_node.core.estimate.objects import estimate_object
+
+        wrists_uv, wrist_scores = person_wrists(person)
+        if detections.objects and len(wrists_uv):
+            def distance(o):
+                ys, xs = np.nonzero(o.mask) if o.mask is not None else ([], [])
+                centre = (np.array([xs.mean(), ys.mean()]) if len(xs)
+                          else 0.5 * (o.box[:2] + o.box[2:]))
+                return float(np.linalg.norm(wrists_uv - centre, axis=1).min())
+
+            det = min(detections.objects, key=distance)
+            points = None
+            if frame.depth is not None and det.mask is not None:
+                points = backproject_image(frame.depth, frame.camera)[det.mask]
+            hands = human.joint_positions[[i for i, n in enumerate(human.joint_names)
+                                           if "wrist" in n]]
+            return estimate_object(frame.camera, self.library, class_name=det.class_name,
+                                   points=points, mask=det.mask, hands=hands)
+        if frame.depth is None:
+            return None
+        found = segment_hand_objects(frame.depth, frame.camera, person.mask, wrists_uv,
+                                     wrist_scores)
+        if not found:
+            return None
+        best = found[0]
+        return estimate_object(frame.camera, self.library, class_name=None, points=best.points,
+                               mask=best.detection.mask)
 
     def close(self) -> None:
         self.detector.close()

@@ -30,12 +30,18 @@ def test_detects_the_person_in_a_real_photo(pipeline, person_640x480):
     assert p.mask[int((v0 + v1) / 2), int((u0 + u1) / 2)]
 
 
-def test_pipeline_reconstruction_reprojects_onto_the_keypoints(pipeline, person_640x480):
+def test_skeleton_reconstruction_reprojects_onto_the_keypoints(person_640x480):
     cam = CameraIntrinsics.from_fov(640, 480, 60.0)
-    res = pipeline.step(Frame(rgb=person_640x480, camera=cam, stamp_ns=42, frame_id="cam"))
+    p = Pipeline(PipelineConfig(body_model="skeleton", object_source="none"),
+                 detector=MediaPipePoseDetector(1, 0.5, static_image_mode=True))
+    try:
+        res = p.step(Frame(rgb=person_640x480, camera=cam, stamp_ns=42, frame_id="cam"))
+    finally:
+        p.close()
     assert res.stamp_ns == 42 and res.frame_id == "cam"
     assert len(res.interactions) == 1
     h = res.interactions[0].human
+    assert h.body_model == "skeleton" and h.vertices is None
     assert 1.0 < h.root_position[2] < 8.0
     from scorehoi_node.core.estimate.skeleton import joints_from_mediapipe
 
@@ -47,7 +53,28 @@ def test_pipeline_reconstruction_reprojects_onto_the_keypoints(pipeline, person_
     trunk = np.linalg.norm(h.joint_positions[3] - h.joint_positions[0])
     thigh = np.linalg.norm(h.joint_positions[11] - h.joint_positions[10])
     assert 0.45 < trunk < 0.9 and 0.3 < thigh < 0.6
-    assert set(res.stage_ms) == {"detect", "estimate"}
+
+
+def test_body_model_reconstruction_covers_the_person(pipeline, person_640x480):
+    """Default pipeline (anny fit): the mesh projects onto MediaPipe's person mask and its
+    limb joints onto the matching landmarks."""
+    cam = CameraIntrinsics.from_fov(640, 480, 60.0)
+    res = pipeline.step(Frame(rgb=person_640x480, camera=cam, stamp_ns=7, frame_id="cam"))
+    (inter,) = res.interactions
+    h = inter.human
+    assert h.body_model == "anny" and h.vertices.shape == (13718, 3) and inter.obj is None
+    person = res.detections.persons[0]
+    uv = np.round(cam.project(h.vertices)).astype(int)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < 640) & (uv[:, 1] >= 0) & (uv[:, 1] < 480)
+    assert inside.mean() > 0.95
+    assert person.mask[uv[inside, 1], uv[inside, 0]].mean() > 0.7
+    pairs = {"upperarm01.L": 11, "upperarm01.R": 12, "lowerarm01.L": 13, "lowerarm01.R": 14,
+             "lowerleg01.L": 25, "lowerleg01.R": 26, "foot.L": 27, "foot.R": 28}
+    idx = [h.joint_names.index(j) for j in pairs]
+    err = np.linalg.norm(cam.project(h.joint_positions[idx]) - person.keypoints_2d[list(pairs.values())],
+                         axis=1)
+    assert np.median(err) < 20.0, err  # px; anny joints sit inside the body, landmarks near it
+    assert set(res.stage_ms) == {"detect", "human", "object", "contacts"}
 
 
 def test_empty_image_gives_no_interactions(pipeline):
@@ -67,3 +94,16 @@ def test_track_ids_are_stable_across_frames(person_640x480):
     finally:
         p.close()
     assert ids == [1, 1, 1] and blank.interactions == [] and again == 1
+
+
+def test_ultralytics_objects_fall_back_to_rgbd_with_one_note(monkeypatch):
+    """No weights can be downloaded here: the pipeline says so once and uses depth objects."""
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    p = Pipeline(PipelineConfig(object_source="ultralytics", ultralytics_weights="yolo11n-seg.pt"),
+                 detector=MediaPipePoseDetector(1, 0.5, static_image_mode=True))
+    try:
+        assert p.object_detector is None and len(p.notes) == 1
+        assert "ultralytics unavailable" in p.notes[0] and "using rgbd" in p.notes[0]
+        assert "\n" not in p.notes[0]
+    finally:
+        p.close()

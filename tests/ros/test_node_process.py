@@ -110,13 +110,15 @@ def test_one_array_per_frame_with_the_image_header(running, person_640x480, tmp_
         assert msg.header.frame_id == "test_camera_optical"
         assert len(msg.interactions) == (1 if i % 2 == 0 else 0), i
     inter = hoi[0].interactions[0]
-    assert inter.body_model == "skeleton" and len(inter.joint_names) == 16
+    assert inter.body_model == "anny" and len(inter.joint_names) == 20
     assert 1.0 < inter.root_pose.position.z < 8.0 and inter.processing_time > 0
     # side outputs for frames with a person
     assert spin_until(client.ex, lambda: len(client.got["tf"]) >= n // 2, 5)
     assert client.got["tf"][0].transforms[0].child_frame_id == "scorehoi/human_1/pelvis"
     assert client.got["tf"][0].transforms[0].header.frame_id == "test_camera_optical"
-    assert len(client.got["joints"]) == n // 2 and len(client.got["joints"][0].name) == 45
+    assert len(client.got["joints"]) == n // 2 and len(client.got["joints"][0].name) == 3 * 19
+    mesh = [m for m in client.got["markers"][0].markers if m.ns == "human_mesh"]
+    assert len(mesh) == 1 and len(mesh[0].points) % 3 == 0 and len(mesh[0].points) > 30000
     assert spin_until(client.ex, lambda: len(client.got["markers"]) == n, 5)
     print(json.dumps({"frame_to_interactions_latency_ms_median":
                       round(1e3 * float(np.median(latencies)), 1),
