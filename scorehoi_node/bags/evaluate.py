@@ -196,10 +196,12 @@ def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
 
 
 def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: BodyModel,
-                 library: ObjectLibrary, topics: Topics = Topics(), progress=None) -> dict:
+                 library: ObjectLibrary, topics: Topics = Topics(), progress=None,
+                 on_result=None) -> dict:
     """Run `pipeline` on every image of `bag`, write `out/metrics.json` and `out/frames.csv`.
 
-    Returns the metrics dict."""
+    `progress()` is called after each frame, `on_result(index, frame, result)` with each
+    result (overlays). Returns the metrics dict."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dropped: Counter[str] = Counter()
@@ -223,6 +225,8 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
         result = pipeline.step(frame)
         t_total += time.perf_counter() - t0
         rows.append(score_frame(index, result, bf.ground_truth, body, library))
+        if on_result is not None:
+            on_result(index, frame, result)
         if progress is not None:
             progress()
     summary = _summarise(rows, frames_in, dropped, t_total, pipeline)

@@ -9,8 +9,8 @@ from scorehoi_node.core.types import FrameResult, Frame
 
 
 def draw_result(frame: Frame, result: FrameResult) -> np.ndarray:
-    """RGB overlay: detected 2D keypoints (small dots) and the reconstructed 3D skeleton
-    projected through the camera (lines), one colour per person."""
+    """RGB overlay: detected 2D keypoints (cyan dots), the reconstructed 3D skeleton projected
+    through the camera (blue lines) and the estimated contact points (red)."""
     img = frame.rgb.copy()
     for person in result.detections.persons:
         for (u, v), s in zip(person.keypoints_2d, person.keypoint_scores):
@@ -23,6 +23,10 @@ def draw_result(frame: Frame, result: FrameResult) -> np.ndarray:
             if p >= 0:
                 cv2.line(img, tuple(int(x) for x in uv[p]), tuple(int(x) for x in uv[j]),
                          (40, 140, 255), 3, cv2.LINE_AA)
+        if inter.contacts:
+            pts = frame.camera.project(np.array([c.human_point for c in inter.contacts]))
+            for u, v in pts.astype(int):
+                cv2.circle(img, (int(u), int(v)), 2, (255, 40, 40), -1, cv2.LINE_AA)
         pelvis = uv[0].astype(int)
         z = h.root_position[2]
         cv2.putText(img, f"z={z:.2f} m", (int(pelvis[0]) + 6, int(pelvis[1])),
