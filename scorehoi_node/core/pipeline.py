@@ -139,7 +139,15 @@ class Pipeline:
                                    points=points, mask=det.mask, hands=hands)
         if frame.depth is None:
             return None
-        found = segment_hand_objects(frame.depth, frame.camera, person.mask, wrists_uv,
+        person_mask = person.mask
+        if human.vertices is not None:
+            # the segmenter's person mask often covers the held object: keep only the pixels
+            # whose depth lies on the fitted body surface
+            from scorehoi_node.core.detect.rgbd_objects import body_surface_mask
+
+            on_body = body_surface_mask(human.vertices, frame.camera, frame.depth)
+            person_mask = on_body if person_mask is None else (person_mask & on_body)
+        found = segment_hand_objects(frame.depth, frame.camera, person_mask, wrists_uv,
                                      wrist_scores)
         if not found:
             return None

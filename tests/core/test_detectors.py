@@ -310,3 +310,23 @@ def test_labels_keep_objects_of_other_classes_apart():
     again = tr(dets("cup"))
     assert again.persons.tolist() == [1] and again.objects.tolist() == [1]
     assert tr(dets("bottle")).objects.tolist() == [2]  # same place, other class: new object
+
+
+def test_body_surface_mask_separates_a_held_object_from_the_body():
+    """Pixels on the fitted body surface are the person; an object in front of it is not."""
+    from scorehoi_node.core.detect.rgbd_objects import body_surface_mask
+
+    cam = CameraIntrinsics.from_fov(160, 120, 60.0)
+    # a dense 'torso' sheet of vertices at z = 2 m covering the image centre
+    xs, ys = np.meshgrid(np.linspace(-0.3, 0.3, 120), np.linspace(-0.4, 0.4, 160))
+    verts = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 2.0)], axis=1)
+    depth = np.full((120, 160), 4.0, np.float32)  # background wall
+    uv = cam.project(verts)
+    u0, v0 = np.floor(uv.min(0)).astype(int) + 2
+    u1, v1 = np.ceil(uv.max(0)).astype(int) - 2
+    depth[v0:v1, u0:u1] = 2.02                      # body surface
+    depth[60:70, 75:85] = 1.75                       # a box held 25 cm in front of it
+    m = body_surface_mask(verts, cam, depth)
+    assert m[v0 + 3:v1 - 3, u0 + 3:u0 + 10].all()    # body pixels
+    assert not m[60:70, 75:85].any()                 # the held box
+    assert not m[:5, :5].any()                       # the wall

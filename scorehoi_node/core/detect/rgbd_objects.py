@@ -308,3 +308,31 @@ def segment_hand_objects(depth: np.ndarray, camera: CameraIntrinsics,
                                       mask=mask),
             points=pts, wrist_index=int(np.flatnonzero(wrist_ok)[j]), hand_distance_m=dist))
     return sorted(found, key=lambda o: -o.detection.score)
+
+
+def body_surface_mask(vertices: np.ndarray, camera: CameraIntrinsics, depth: np.ndarray,
+                      tolerance_m: float = 0.08, splat_px: int = 5) -> np.ndarray:
+    """(H, W) bool pixels whose measured depth lies on a fitted body mesh.
+
+    Person segmenters (MediaPipe's mask included) paint a held object as part of the person;
+    a body-model fit knows where the body surface is. The mesh's vertices are z-buffered into
+    the image (a min-filter of `splat_px` fills the gaps between vertices), and a pixel belongs
+    to the person when its depth is within `tolerance_m` of that surface.
+
+    Args:
+        vertices: (V, 3) fitted body vertices, camera frame [m].
+        camera: intrinsics of `depth`.
+        depth: (H, W) depth [m], NaN/<= 0 invalid.
+    """
+    import cv2
+
+    h, w = depth.shape
+    v = np.asarray(vertices, np.float64)
+    v = v[v[:, 2] > 1e-3]
+    uv = np.floor(camera.project(v)).astype(np.int64)
+    ok = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    zbuf = np.full((h, w), np.inf, np.float32)
+    np.minimum.at(zbuf, (uv[ok, 1], uv[ok, 0]), v[ok, 2].astype(np.float32))
+    zbuf = cv2.erode(zbuf, np.ones((splat_px, splat_px), np.uint8))  # min filter
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(zbuf) & (np.abs(depth - zbuf) < tolerance_m)
