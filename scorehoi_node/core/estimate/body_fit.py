@@ -44,7 +44,8 @@ import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.estimate.human import HumanFitError, depth_scale, place_keypoints
-from scorehoi_node.core.synth.kinematics import Pose, Skeleton, swing
+from scorehoi_node.core.rotations import swing
+from scorehoi_node.core.synth.kinematics import Pose, Skeleton
 from scorehoi_node.core.types import CameraIntrinsics, HumanEstimate, PersonDetection
 
 #: MediaPipe landmarks that are posed anny joints: landmark index -> joint name

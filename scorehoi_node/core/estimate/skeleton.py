@@ -10,7 +10,7 @@ secondary bones (neck -> shoulders, pelvis -> hips) follow their parent's rotati
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+from scorehoi_node.core.rotations import swing
 
 JOINT_NAMES = (
     "pelvis", "spine", "neck", "head",
@@ -63,21 +63,6 @@ def scores_from_mediapipe(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Smallest rotation matrix taking unit vector a onto unit vector b."""
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(np.clip(np.dot(a, b), -1.0, 1.0))
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        # antiparallel: rotate by pi about any axis orthogonal to a
-        ortho = np.cross(a, [1.0, 0.0, 0.0])
-        if np.linalg.norm(ortho) < 1e-6:
-            ortho = np.cross(a, [0.0, 1.0, 0.0])
-        return Rotation.from_rotvec(np.pi * ortho / np.linalg.norm(ortho)).as_matrix()
-    return Rotation.from_rotvec(axis / s * np.arctan2(s, c)).as_matrix()
-
-
 def root_orientation(joints: np.ndarray) -> np.ndarray:
     """(16, 3) joint positions -> (3, 3) body-frame axes [left, up, forward] as columns."""
     left = joints[10] - joints[13]
@@ -114,7 +99,7 @@ def fit_rotations(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         else:
             d = j[c] - j[k]
             d = d / max(np.linalg.norm(d), 1e-9)
-            glob[k] = _swing(parent_glob @ REST_DIRECTIONS[c], d) @ parent_glob
+            glob[k] = swing(parent_glob @ REST_DIRECTIONS[c], d) @ parent_glob
         local[k] = parent_glob.T @ glob[k]
     return local, lengths
 
