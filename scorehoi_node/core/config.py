@@ -51,6 +51,8 @@ class PipelineConfig:
             present), "ultralytics" (YOLO-seg objects next to the hands; falls back to "rgbd"
             with one log line when its weights cannot be loaded) or "none".
         contact_threshold_m: signed distance at which a contact's probability is 0.5 [m].
+        min_object_confidence: object estimates below this fit confidence are dropped (a
+            depth cluster that no template explains is not reported as an object).
     """
 
     detector: str = "mediapipe"
@@ -66,6 +68,7 @@ class PipelineConfig:
     body_model: str = "anny"
     object_source: str = "rgbd"
     contact_threshold_m: float = 0.03
+    min_object_confidence: float = 0.5
 
     def __post_init__(self) -> None:
         _choice("detector", self.detector, DETECTORS)
@@ -80,6 +83,7 @@ class PipelineConfig:
         _choice("body_model", self.body_model, BODY_MODELS)
         _choice("object_source", self.object_source, OBJECT_SOURCES)
         _in_range("contact_threshold_m", self.contact_threshold_m, 0.001, 0.2)
+        _in_range("min_object_confidence", self.min_object_confidence, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

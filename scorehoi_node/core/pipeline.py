@@ -86,6 +86,8 @@ class Pipeline:
             t_obj = time.perf_counter()
             clock["human"] += t_obj - t
             obj = self._object(person, human, frame, detections)
+            if obj is not None and obj.confidence < self.config.min_object_confidence:
+                obj = None
             t_con = time.perf_counter()
             clock["object"] += t_con - t_obj
             contacts, penetration = [], 0.0
