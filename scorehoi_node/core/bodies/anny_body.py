@@ -79,6 +79,18 @@ def _anny_part_of(bone: str) -> str:
     return ""
 
 
+def _default_cache_dir() -> None:
+    """Use the cache that `make setup` built inside the environment (`<venv>/anny-cache`) when
+    ANNY_CACHE_DIR is unset, so `scorehoi ...` run outside make does not rebuild it (~70 s)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    env_cache = Path(sys.prefix) / "anny-cache"
+    if "ANNY_CACHE_DIR" not in os.environ and env_cache.is_dir():
+        os.environ["ANNY_CACHE_DIR"] = str(env_cache)
+
+
 # anny axes -> body axes: x_b = x_a (left), y_b = z_a (up), z_b = -y_a (forward).
 _ANNY_TO_BODY = ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, -1.0, 0.0))
 
@@ -103,6 +115,7 @@ class AnnyBody(BodyModel):
         super().__init__()
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        _default_cache_dir()
         import anny  # heavy import kept inside the backend
 
         model = anny.Anny(pose_parameterization="local-ref", skinning_method=skinning_method)
