@@ -30,6 +30,9 @@ def generate_launch_description():
                               description="sensor_msgs/CameraInfo of the image"),
         DeclareLaunchArgument("depth", default_value="/camera/depth",
                               description="registered depth image (32FC1 m or 16UC1 mm), optional"),
+        DeclareLaunchArgument("detections", default_value="/detections",
+                              description="vision_msgs/Detection2DArray from another detector "
+                                          "(used with object_source: external)"),
         DeclareLaunchArgument("log_level", default_value="info",
                               description="node log level"),
     ]
@@ -45,6 +48,7 @@ def generate_launch_description():
             ("camera/image_raw", LaunchConfiguration("image")),
             ("camera/camera_info", LaunchConfiguration("camera_info")),
             ("camera/depth", LaunchConfiguration("depth")),
+            ("detections", LaunchConfiguration("detections")),
         ],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
     )

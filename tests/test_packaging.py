@@ -115,7 +115,7 @@ def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_p
     node_src = (ROOT / "scorehoi_node" / "ros" / "node.py").read_text()
     subscribed = set(re.findall(r'create_subscription\(\s*\w+, "([^"]+)"', node_src))
     assert {src for src, _ in kw["remappings"]} == subscribed == {
-        "camera/image_raw", "camera/camera_info", "camera/depth"}
+        "camera/image_raw", "camera/camera_info", "camera/depth", "detections"}
 
 
 def test_launch_file_has_no_side_effects():

@@ -12,7 +12,7 @@ from typing import Any
 
 DETECTORS = ("mediapipe",)
 BODY_MODELS = ("anny", "skeleton")
-OBJECT_SOURCES = ("rgbd", "ultralytics", "none")
+OBJECT_SOURCES = ("rgbd", "ultralytics", "external", "none")
 REFINE_MODES = ("none",)
 DEVICES = ("auto", "cpu", "cuda")
 QOS_RELIABILITY = ("reliable", "best_effort")
@@ -49,10 +49,12 @@ class PipelineConfig:
             (16-joint skeleton only, no mesh; fastest).
         object_source: "rgbd" (the depth cluster touching the hands, when a depth image is
             present), "ultralytics" (YOLO-seg objects next to the hands; falls back to "rgbd"
-            with one log line when its weights cannot be loaded) or "none".
+            with one log line when its weights cannot be loaded), "external" (2D object boxes
+            from another detector node, matched by stamp; see the node's `detections` topic)
+            or "none".
         contact_threshold_m: signed distance at which a contact's probability is 0.5 [m].
-        min_object_confidence: object estimates below this fit confidence are dropped (a
-            depth cluster that no template explains is not reported as an object).
+        min_object_confidence: object fits of unlabelled depth clusters (object_source rgbd)
+            below this confidence are dropped: a cluster no template explains is no object.
     """
 
     detector: str = "mediapipe"

@@ -16,7 +16,8 @@ from scorehoi_node.core.detect import Detector, make_detector
 from scorehoi_node.core.detect.tracking import DetectionTracker, TrackerConfig
 from scorehoi_node.core.estimate.human import HumanFitError, estimate_human
 from scorehoi_node.core.types import (Detections, Frame, FrameResult, HumanEstimate,
-                                      Interaction, ObjectEstimate, PersonDetection)
+                                      Interaction, ObjectDetection, ObjectEstimate,
+                                      PersonDetection)
 
 
 class Pipeline:
@@ -60,14 +61,20 @@ class Pipeline:
             self.library = load_library()
             self._contact_config = ContactConfig(threshold_m=self.config.contact_threshold_m)
 
-    def step(self, frame: Frame) -> FrameResult:
-        """Reconstruct every person (and their object) in one frame."""
+    def step(self, frame: Frame, external: Detections | None = None) -> FrameResult:
+        """Reconstruct every person (and their object) in one frame.
+
+        `external`: detections of this image from another detector (object_source "external");
+        their objects replace the detector's (persons always come from `self.detector`)."""
         stage_ms: dict[str, float] = {}
         t0 = time.perf_counter()
         detections = self.detector(frame.rgb)
         if self.object_detector is not None:
             objects = self.object_detector(frame.rgb).objects
             detections = Detections(detections.persons, objects, detections.detector)
+        elif self.config.object_source == "external" and external is not None:
+            detections = Detections(detections.persons, list(external.objects),
+                                    detections.detector)
         t1 = time.perf_counter()
         stage_ms["detect"] = (t1 - t0) * 1e3
         track_ids = self.tracker(detections).persons
@@ -86,8 +93,6 @@ class Pipeline:
             t_obj = time.perf_counter()
             clock["human"] += t_obj - t
             obj = self._object(person, human, frame, detections)
-            if obj is not None and obj.confidence < self.config.min_object_confidence:
-                obj = None
             t_con = time.perf_counter()
             clock["object"] += t_con - t_obj
             contacts, penetration = [], 0.0
@@ -115,8 +120,8 @@ class Pipeline:
 
     def _object(self, person: PersonDetection, human: HumanEstimate, frame: Frame,
                 detections: Detections) -> ObjectEstimate | None:
-        """The object in this person's hands, or None: a detected object (ultralytics) whose
-        mask lies nearest the wrists, else the depth cluster touching the hands."""
+        """The object in this person's hands, or None: the detected object (ultralytics mask or
+        external box) nearest the wrists, else the depth cluster touching the hands."""
         if self.library is None:
             return None
         from scorehoi_node.core.detect.rgbd_objects import (backproject_image, person_wrists,
@@ -125,20 +130,16 @@ class Pipeline:
 
         wrists_uv, wrist_scores = person_wrists(person)
         if detections.objects and len(wrists_uv):
-            def distance(o):
-                ys, xs = np.nonzero(o.mask) if o.mask is not None else ([], [])
-                centre = (np.array([xs.mean(), ys.mean()]) if len(xs)
-                          else 0.5 * (o.box[:2] + o.box[2:]))
-                return float(np.linalg.norm(wrists_uv - centre, axis=1).min())
-
-            det = min(detections.objects, key=distance)
-            points = None
-            if frame.depth is not None and det.mask is not None:
-                points = backproject_image(frame.depth, frame.camera)[det.mask]
+            det = min(detections.objects, key=lambda o: _distance_to_wrists(o, wrists_uv))
+            mask, points = det.mask, None
+            if mask is None:  # box-only detections (external): the box is the silhouette
+                mask = _box_mask(det.box, frame.rgb.shape[:2])
+            elif frame.depth is not None:
+                points = backproject_image(frame.depth, frame.camera)[mask]
             hands = human.joint_positions[[i for i, n in enumerate(human.joint_names)
                                            if "wrist" in n]]
             return estimate_object(frame.camera, self.library, class_name=det.class_name,
-                                   points=points, mask=det.mask, hands=hands)
+                                   points=points, mask=mask, hands=hands)
         if frame.depth is None:
             return None
         person_mask = person.mask
@@ -154,11 +155,32 @@ class Pipeline:
         if not found:
             return None
         best = found[0]
-        return estimate_object(frame.camera, self.library, class_name=None, points=best.points,
-                               mask=best.detection.mask)
+        obj = estimate_object(frame.camera, self.library, class_name=None, points=best.points,
+                              mask=best.detection.mask)
+        if obj is not None and obj.confidence < self.config.min_object_confidence:
+            return None  # a depth cluster that no template explains is not an object
+        return obj
 
     def close(self) -> None:
         self.detector.close()
+
+
+def _distance_to_wrists(obj: ObjectDetection, wrists_uv: np.ndarray) -> float:
+    """Pixel distance from an object's mask centroid (or box centre) to the nearest wrist."""
+    if obj.mask is not None and obj.mask.any():
+        ys, xs = np.nonzero(obj.mask)
+        centre = np.array([xs.mean(), ys.mean()])
+    else:
+        centre = 0.5 * (obj.box[:2] + obj.box[2:])
+    return float(np.linalg.norm(wrists_uv - centre, axis=1).min())
+
+
+def _box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool mask of a [u0, v0, u1, v1] pixel box."""
+    u0, v0, u1, v1 = np.round(box).astype(int)
+    mask = np.zeros(shape, bool)
+    mask[max(v0, 0):max(v1, 0), max(u0, 0):max(u1, 0)] = True
+    return mask
 
 
 def _box_area(box: np.ndarray) -> float:

@@ -59,12 +59,14 @@ class ScoreHOINode(LifecycleNode):
                 description=docs.get(name, name), dynamic_typing=True))
         self.config: NodeConfig | None = None
         self.pipeline: Pipeline | None = None
-        self._subs: list = []
+        self._subs: dict = {}
         self._pubs: dict = {}
         self._cond = threading.Condition()
         self._slot: tuple[Image, float] | None = None
         self._camera_info: CameraInfo | None = None
-        self._depth: OrderedDict[int, Image] = OrderedDict()
+        # side inputs matched to an image by stamp: topic key -> {stamp_ns: msg}
+        self._by_stamp: dict[str, OrderedDict[int, object]] = {"depth": OrderedDict(),
+                                                               "detections": OrderedDict()}
         self._worker: threading.Thread | None = None
         self._running = False
         self.counts: Counter[str] = Counter()
@@ -111,15 +113,21 @@ class ScoreHOINode(LifecycleNode):
             depth=1, history=HistoryPolicy.KEEP_LAST,
             reliability=(ReliabilityPolicy.RELIABLE if cfg.image_qos == "reliable"
                          else ReliabilityPolicy.BEST_EFFORT))
-        self._subs = [
-            self.create_subscription(Image, "camera/image_raw", self.image_callback, qos),
-            self.create_subscription(CameraInfo, "camera/camera_info", self.camera_info_callback,
-                                     QoSProfile(depth=1, reliability=qos.reliability)),
-        ]
+        self._subs = {
+            "image": self.create_subscription(Image, "camera/image_raw", self.image_callback, qos),
+            "camera_info": self.create_subscription(
+                CameraInfo, "camera/camera_info", self.camera_info_callback,
+                QoSProfile(depth=1, reliability=qos.reliability)),
+        }
+        side_qos = QoSProfile(depth=5, reliability=qos.reliability)
         if cfg.use_depth:
-            self._subs.append(self.create_subscription(
-                Image, "camera/depth", self.depth_callback,
-                QoSProfile(depth=5, reliability=qos.reliability)))
+            self._subs["depth"] = self.create_subscription(
+                Image, "camera/depth", self.depth_callback, side_qos)
+        if cfg.pipeline.object_source == "external":
+            from vision_msgs.msg import Detection2DArray
+
+            self._subs["detections"] = self.create_subscription(
+                Detection2DArray, "detections", self.detections_callback, side_qos)
         self._running = True
         self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
         self._worker.start()
@@ -129,9 +137,9 @@ class ScoreHOINode(LifecycleNode):
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_worker()
-        for s in self._subs:
-            self.destroy_subscription(s)
-        self._subs = []
+        for sub in self._subs.values():
+            self.destroy_subscription(sub)
+        self._subs = {}
         if self._diag_timer is not None:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = None
@@ -174,10 +182,18 @@ class ScoreHOINode(LifecycleNode):
             self._camera_info = msg
 
     def depth_callback(self, msg: Image) -> None:
+        self._store("depth", msg)
+
+    def detections_callback(self, msg) -> None:
+        """vision_msgs/Detection2DArray from another detector node (object_source external)."""
+        self._store("detections", msg)
+
+    def _store(self, key: str, msg) -> None:
         with self._cond:
-            self._depth[conv.stamp_to_ns(msg.header.stamp)] = msg
-            while len(self._depth) > 10:
-                self._depth.popitem(last=False)
+            buf = self._by_stamp[key]
+            buf[conv.stamp_to_ns(msg.header.stamp)] = msg
+            while len(buf) > 10:
+                buf.popitem(last=False)
             self._cond.notify()
 
     def diagnostics_callback(self) -> None:
@@ -212,7 +228,10 @@ class ScoreHOINode(LifecycleNode):
             what = "skipped frame" if skipped else "frame kept"
             self.get_logger().warning(f"{what}: {text} ({self.counts[key]} so far)")
 
-    def _take(self) -> tuple[Image, float, CameraInfo | None, Image | None] | None:
+    def _take(self) -> tuple | None:
+        """Wait for the latest image; return (image, receive time, camera_info, side inputs by
+        key) with the depth image / external detections of the same stamp when their topics
+        have publishers (each may arrive just after the image: wait up to 50 ms)."""
         with self._cond:
             while self._running and self._slot is None:
                 self._cond.wait(timeout=0.5)
@@ -221,17 +240,20 @@ class ScoreHOINode(LifecycleNode):
             msg, t_rx = self._slot
             self._slot = None
             stamp = conv.stamp_to_ns(msg.header.stamp)
-            depth = None
-            if self.config.use_depth and self._subs[2:] and self._subs[2].get_publisher_count():
-                tol = int(self.config.depth_sync_tolerance_s * 1e9)
-                deadline = time.monotonic() + 0.05  # depth may arrive just after the image
-                while depth is None and self._running:
-                    depth = next((d for s, d in self._depth.items() if abs(s - stamp) <= tol),
-                                 None)
-                    if depth is None and not self._cond.wait(
+            tol = int(self.config.depth_sync_tolerance_s * 1e9)
+            deadline = time.monotonic() + 0.05
+            side = {}
+            for key in ("depth", "detections"):
+                sub = self._subs.get(key)
+                if sub is None or not sub.get_publisher_count():
+                    continue
+                while self._running:
+                    side[key] = next((m for s, m in self._by_stamp[key].items()
+                                      if abs(s - stamp) <= tol), None)
+                    if side[key] is not None or not self._cond.wait(
                             timeout=max(deadline - time.monotonic(), 0)):
                         break
-            return msg, t_rx, self._camera_info, depth
+            return msg, t_rx, self._camera_info, side
 
     def _work(self) -> None:
         while True:
@@ -243,8 +265,8 @@ class ScoreHOINode(LifecycleNode):
             except Exception as e:  # the node never dies on one frame
                 self._warn("internal_error", f"{type(e).__name__}: {e}")
 
-    def _process(self, msg: Image, t_rx: float, info: CameraInfo | None,
-                 depth_msg: Image | None) -> None:
+    def _process(self, msg: Image, t_rx: float, info: CameraInfo | None, side: dict) -> None:
+        depth_msg = side.get("depth")
         if info is None:
             self._warn("no_camera_info", "no camera_info received yet on camera/camera_info")
             return
@@ -271,7 +293,15 @@ class ScoreHOINode(LifecycleNode):
         except ValueError as e:  # Frame checks: image vs camera_info size
             self._warn("size_mismatch", str(e))
             return
-        result = self.pipeline.step(frame)
+        external = None
+        if side.get("detections") is not None:
+            from scorehoi_node.ros.external_detections import detections_from_msg
+
+            external = detections_from_msg(side["detections"], image_size=(rgb.shape[1],
+                                                                           rgb.shape[0]))
+        elif "detections" in self._subs:
+            self.counts["frames_without_external_detections"] += 1
+        result = self.pipeline.step(frame, external=external)
         header = msg.header
         out = conv.result_to_msg(result, header, time.perf_counter() - t_rx)
         self._pubs["interactions"].publish(out)

@@ -27,7 +27,7 @@ def test_configure_activate_deactivate_cleanup(ctx):
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         assert len(node._subs) == 3 and node._worker.is_alive()
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
-        assert node._subs == [] and node._worker is None
+        assert node._subs == {} and node._worker is None
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         assert node.pipeline is None and node._pubs == {}
         # and again: a cleaned-up node configures from scratch
