@@ -73,6 +73,7 @@ def test_external_detection_becomes_the_held_object(tmp_path, person_640x480):
         assert 0.5 < p.z < 8.0 and np.isfinite([p.x, p.y, p.z]).all()
         assert node.alive()
     finally:
+        ex.shutdown()  # leave the executor before destroying its node (else destroy can block)
         client.destroy_node()
         rclpy.shutdown(context=ctx)
         node.stop()

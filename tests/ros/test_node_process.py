@@ -86,6 +86,7 @@ def running(tmp_path_factory):
         time.sleep(0.3)  # the first sample after matching can take 100-170 ms
         yield node, client
     finally:
+        client.ex.shutdown()  # leave the executor before destroying its node
         client.node.destroy_node()
         rclpy.shutdown(context=ctx)
         node.stop()
