@@ -5,7 +5,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
