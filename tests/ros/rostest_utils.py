@@ -62,3 +62,19 @@ def make_context():
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx)
     return ctx
+
+
+def teardown_client(executor: SingleThreadedExecutor, node, ctx, timeout: float = 10.0) -> None:
+    """Shut a test client down without risking the test run: rclpy's destroy_node waits until
+    no handle is in use and was seen to block inside long pytest processes, so the teardown
+    runs in a daemon thread that is abandoned after `timeout` seconds."""
+    import threading
+
+    def work() -> None:
+        executor.shutdown(timeout_sec=timeout)
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+    t = threading.Thread(target=work, name="client-teardown", daemon=True)
+    t.start()
+    t.join(timeout)

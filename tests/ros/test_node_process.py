@@ -19,7 +19,7 @@ from visualization_msgs.msg import MarkerArray
 from scorehoi_msgs.msg import HumanObjectInteractionArray
 from scorehoi_node.core.types import CameraIntrinsics
 from scorehoi_node.ros import conversions as conv
-from tests.ros.rostest_utils import NodeProcess, make_context, spin_until
+from tests.ros.rostest_utils import NodeProcess, make_context, spin_until, teardown_client
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 CAM = CameraIntrinsics.from_fov(640, 480, 60.0)
@@ -86,9 +86,7 @@ def running(tmp_path_factory):
         time.sleep(0.3)  # the first sample after matching can take 100-170 ms
         yield node, client
     finally:
-        client.ex.shutdown()  # leave the executor before destroying its node
-        client.node.destroy_node()
-        rclpy.shutdown(context=ctx)
+        teardown_client(client.ex, client.node, ctx)
         node.stop()
 
 
