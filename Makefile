@@ -8,7 +8,6 @@ PY := $(SCOREHOI_ENV)/bin/python
 export ANNY_CACHE_DIR ?= $(SCOREHOI_ENV)/anny-cache
 export AMENT_PREFIX_PATH := $(SCOREHOI_ENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH))
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export FASTDDS_BUILTIN_TRANSPORTS ?= LARGE_DATA
 export PYOPENGL_PLATFORM ?= osmesa
 export YOLO_OFFLINE ?= 1
 # every test run gets its own DDS domain unless the caller pins one (0..101 are valid ids)

@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Running pytest straight from the venv (without make) still finds the interfaces it built.
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
-os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
 
 def _ultralytics_asset(name: str) -> np.ndarray:
