@@ -154,12 +154,10 @@ def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
     faces = np.asarray(pred.human.faces)
     if pred.obj is None:
         # human only: Procrustes on the human, object metrics undefined
-        s, R, t = metrics.procrustes_align(pred.human.vertices, gt_human)
+        sim = metrics.procrustes_align(pred.human.vertices, gt_human)
         rng = np.random.default_rng(index)
-        a = metrics.sample_surface(metrics.apply_similarity(pred.human.vertices, s, R, t), faces,
-                                   metrics.N_SURFACE_SAMPLES, rng)
-        b = metrics.sample_surface(gt_human, faces, metrics.N_SURFACE_SAMPLES, rng)
-        row.cd_human_cm = metrics.chamfer_cm(a, b)
+        row.cd_human_cm = _aligned_chamfer_cm(pred.human.vertices, gt_human, faces, faces, sim,
+                                              rng)
         tmpl = library.by_id(gt_tmpl)
         gt_contact = metrics.contact_from_meshes(gt_human, gt_obj, tmpl.faces)
         row.contact_precision, row.contact_recall, row.contact_f1 = metrics.contact_prf(
@@ -175,17 +173,13 @@ def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
                   "contact_f1", "penetration_cm", "floor_cm"):
             setattr(row, k, getattr(m, k))
     else:  # another template: no vertex correspondence for the object; align on the human
-        s, R, t = metrics.procrustes_align(pred.human.vertices, gt_human)
+        sim = metrics.procrustes_align(pred.human.vertices, gt_human)
         rng = np.random.default_rng(index)
         gtmpl = library.by_id(gt_tmpl)
-        row.cd_human_cm = metrics.chamfer_cm(
-            metrics.sample_surface(metrics.apply_similarity(pred.human.vertices, s, R, t), faces,
-                                   metrics.N_SURFACE_SAMPLES, rng),
-            metrics.sample_surface(gt_human, faces, metrics.N_SURFACE_SAMPLES, rng))
-        row.cd_object_cm = metrics.chamfer_cm(
-            metrics.sample_surface(metrics.apply_similarity(pred_obj, s, R, t), ptmpl.faces,
-                                   metrics.N_SURFACE_SAMPLES, rng),
-            metrics.sample_surface(gt_obj, gtmpl.faces, metrics.N_SURFACE_SAMPLES, rng))
+        row.cd_human_cm = _aligned_chamfer_cm(pred.human.vertices, gt_human, faces, faces, sim,
+                                              rng)
+        row.cd_object_cm = _aligned_chamfer_cm(pred_obj, gt_obj, ptmpl.faces, gtmpl.faces, sim,
+                                               rng)
         pc = metrics.contact_from_meshes(pred.human.vertices, pred_obj, ptmpl.faces)
         gc = metrics.contact_from_meshes(gt_human, gt_obj, gtmpl.faces)
         row.contact_precision, row.contact_recall, row.contact_f1 = metrics.contact_prf(pc, gc)
@@ -193,6 +187,18 @@ def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
                                                           ptmpl.faces)
         row.floor_cm = metrics.below_floor_cm(pred_obj, floor[:3], floor[3])
     return row
+
+
+def _aligned_chamfer_cm(pred_v: np.ndarray, gt_v: np.ndarray, pred_faces: np.ndarray,
+                        gt_faces: np.ndarray, similarity: tuple, rng: np.random.Generator
+                        ) -> float:
+    """Chamfer [cm] between surface samples of the prediction moved by `similarity`
+    (s, R, t) and of the ground truth (prediction sampled first, then ground truth)."""
+    s, R, t = similarity
+    a = metrics.sample_surface(metrics.apply_similarity(pred_v, s, R, t), pred_faces,
+                               metrics.N_SURFACE_SAMPLES, rng)
+    b = metrics.sample_surface(gt_v, gt_faces, metrics.N_SURFACE_SAMPLES, rng)
+    return metrics.chamfer_cm(a, b)
 
 
 def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: BodyModel,

@@ -299,11 +299,8 @@ class SceneGenerator:
     def _body_frame(self, pose: Pose, sk: Skeleton) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Heading-only body frame: (origin = pelvis, left (3,), forward (3,)) horizontal."""
         _, P = sk.fk(pose)
-        fwd = pose.local[0][:, 2].copy()
-        fwd[1] = 0
-        fwd /= np.linalg.norm(fwd)
-        left = np.cross([0.0, 1.0, 0.0], fwd)
-        return P[0], left, fwd
+        fwd = _heading(pose)
+        return P[0], np.cross([0.0, 1.0, 0.0], fwd), fwd
 
     def _bend_torso(self, sk: Skeleton, pose: Pose, angle: float) -> None:
         """Flex the spine forward by `angle` [rad] in total, spread over three joints."""
