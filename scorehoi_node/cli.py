@@ -97,53 +97,98 @@ def _fmt(value) -> str:
 
 
 def _shard_of(frames: list, body_model: str):
-    """HOIShard of synthetic frames: GT in the camera frame, keypoints_2d = projected joints
-    (score 1 inside the image and in front of the camera, else 0)."""
-    import numpy as np
+    """HOIShard of rendered synthetic frames (`samples_to_shard` of their samples)."""
+    from scorehoi_node.core.synth.samples import SynthSample, samples_to_shard
 
-    from scorehoi_node.core.data.shards import HOIShard
+    return samples_to_shard([SynthSample.from_frame(f) for f in frames], body_model)
 
-    kp = np.stack([f.joints_2d for f in frames]).astype(np.float32)
-    z = np.stack([f.human_joints[:, 2] for f in frames])
-    w = np.array([f.camera.width for f in frames])[:, None]
-    h = np.array([f.camera.height for f in frames])[:, None]
-    inside = (z > 0) & (kp[..., 0] >= 0) & (kp[..., 0] < w) & (kp[..., 1] >= 0) & (kp[..., 1] < h)
-    return HOIShard(
-        body_model=body_model,
-        body_pose_rotmat=np.stack([f.scene.body_pose_rotmat for f in frames]),
-        shape=np.stack([f.scene.shape for f in frames]),
-        root_rotmat=np.stack([f.root_rotmat for f in frames]),
-        root_transl=np.stack([f.root_transl for f in frames]),
-        object_id=tuple(f.scene.object_id for f in frames),
-        object_rotmat=np.stack([f.object_rotmat for f in frames]),
-        object_transl=np.stack([f.object_transl for f in frames]),
-        camera_K=np.stack([f.camera.K for f in frames]),
-        image_size=np.array([[f.camera.width, f.camera.height] for f in frames]),
-        sequence=tuple(f.scene.sequence for f in frames),
-        frame_index=np.array([f.scene.frame_index for f in frames]),
-        contact_labels=np.stack([f.scene.contact_labels for f in frames]),
-        keypoints_2d=kp, keypoint_scores=inside.astype(np.float32),
-        floor_plane=np.stack([f.floor_plane for f in frames]))
+
+def _synth_no_render(out: Path, scenes: int, seed: int, views_per_scene: int, workers: int,
+                     width: int, height: int, shard_size: int, frames_per_scene: int = 1) -> None:
+    """`synth --no-render`: scenes and cameras only, HOIShards to OUT/shards, OUT/synth.json."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from scorehoi_node.core.synth.camera import CameraSampler
+    from scorehoi_node.core.synth.samples import SynthJob, merge_stats, write_synth_shards
+
+    console = Console()
+    shard_dir = out / "shards"
+    if shard_dir.exists():
+        raise typer.BadParameter(f"{shard_dir} already exists; pick a new --out", param_hint="--out")
+    out.mkdir(parents=True, exist_ok=True)
+    job = SynthJob(n_scenes=scenes, seed=seed, views_per_scene=views_per_scene,
+                   frames_per_scene=frames_per_scene, sampler=CameraSampler(width=width, height=height), shard_size=shard_size)
+    t0 = time.perf_counter()
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task(f"scenes ({workers} worker{'s' * (workers > 1)})", total=scenes)
+        results = write_synth_shards(shard_dir, job, workers,
+                                     on_scene=lambda: progress.advance(task))
+    elapsed = time.perf_counter() - t0
+    n_samples = sum(r.samples for r in results)
+    paths = [p for r in results for p in r.paths]
+    summary = {"render": False, "scenes": sum(r.scenes for r in results),
+               "views_per_scene": views_per_scene, "frames_per_scene": frames_per_scene,
+               "samples": n_samples, "seed": seed,
+               "workers": len(results), "width": width, "height": height,
+               "shard_size": shard_size, "shards": [str(p) for p in paths],
+               "elapsed_s": round(elapsed, 2), "scenes_per_s": round(scenes / elapsed, 3),
+               "samples_per_s": round(n_samples / elapsed, 3),
+               "setup_s": round(max(r.setup_s for r in results), 2),
+               "generator": merge_stats(results)}
+    (out / "synth.json").write_text(json.dumps(summary, indent=2))
+    console.print(f"wrote {n_samples} samples ({scenes} scenes x {frames_per_scene} frames x "
+                  f"{views_per_scene} views) in "
+                  f"{len(paths)} shard(s) to {shard_dir}")
+    console.print(f"{scenes / elapsed:.2f} scenes/s, {n_samples / elapsed:.2f} samples/s "
+                  f"({len(results)} worker(s); setup {summary['setup_s']:.1f} s, included)")
+
+
+# `Annotated` options keep plain Python defaults, so `demo` may call `synth` without them
+from typing import Annotated  # noqa: E402
+
+_NoRender = Annotated[bool, typer.Option(
+    "--no-render", help="training data only: no images, no bag; --frames scenes x "
+    "--views-per-scene cameras go to OUT/shards")]
+_ViewsPerScene = Annotated[int, typer.Option(
+    "--views-per-scene", min=1, help="cameras per scene (with --no-render)")]
+_Workers = Annotated[int, typer.Option(
+    "--workers", min=1, help="processes (with --no-render; the samples do not depend on it)")]
 
 
 @app.command()
 def synth(out: Path = typer.Option(..., "--out", help="output folder (created); the rosbag2 "
                                    "(mcap) goes to OUT/bag, shards to OUT/shards"),
-          frames: int = typer.Option(64, "--frames", min=1, help="number of frames"),
+          frames: int = typer.Option(64, "--frames", min=1,
+                                     help="number of frames (of scenes with --no-render)"),
           seed: int = typer.Option(0, "--seed", help="random seed (same seed, same scenes, cameras, depth and ground truth)"),
           shards: bool = typer.Option(False, "--shards", help="also write training shards "
                                       "(HOIShard safetensors) to OUT/shards"),
           seq_len: int = typer.Option(8, "--seq-len", min=1,
-                                      help="frames per sequence (fixed person, object, camera)"),
+                                      help="frames per sequence (fixed person, object, camera; with --no-render: mocap frames per scene, each with its own cameras)"),
           width: int = typer.Option(640, "--width", min=16, help="image width [px]"),
           height: int = typer.Option(480, "--height", min=16, help="image height [px]"),
           shard_size: int = typer.Option(256, "--shard-size", min=1,
-                                         help="samples per shard file")) -> None:
+                                         help="samples per shard file"),
+          no_render: _NoRender = False, views_per_scene: _ViewsPerScene = 1,
+          workers: _Workers = 1) -> None:
     """Render synthetic human-object interaction frames into a rosbag2 with ground truth.
 
     OUT/bag holds /camera/image_raw (rgb8), /camera/camera_info, /camera/depth (32FC1, m) and
     /scorehoi/ground_truth (scorehoi_msgs/HumanObjectInteractionArray), one stamp per frame.
+    With --no-render nothing is rendered: OUT/shards gets HOIShards of --frames scenes seen by
+    --views-per-scene cameras each (shard-w<worker>-<i>.safetensors), OUT/synth.json the counts.
     """
+    if no_render:
+        _synth_no_render(out, frames, seed, views_per_scene, workers, width, height, shard_size,
+                         frames_per_scene=seq_len)
+        return
+    if workers != 1 or views_per_scene != 1:
+        raise typer.BadParameter("--workers and --views-per-scene need --no-render",
+                                 param_hint="--workers / --views-per-scene")
     import time
 
     from rich.console import Console
@@ -218,7 +263,7 @@ def synth(out: Path = typer.Option(..., "--out", help="output folder (created); 
 @app.command("eval")
 def eval_(bag: Path = typer.Argument(..., exists=True, help="rosbag2 directory (mcap or sqlite3)"),
           out: Path = typer.Option(..., "--out", help="output folder for metrics.json, frames.csv"),
-          refine: str = typer.Option("none", "--refine", help="refinement: none"),
+          refine: str = typer.Option("none", "--refine", help="refinement: none | fast | paper (ablations: unguided, optimize)"),
           params: Optional[Path] = typer.Option(None, "--params", exists=True, dir_okay=False,
                                                 help="node parameters file (pipeline settings)"),
           image_topic: str = typer.Option("/camera/image_raw", help="sensor_msgs/Image topic"),
@@ -258,6 +303,128 @@ def eval_(bag: Path = typer.Argument(..., exists=True, help="rosbag2 directory (
     pipeline.close()
     console.print_json(data=summary)
     console.print(f"wrote {out / 'metrics.json'} and {out / 'frames.csv'}")
+
+
+@app.command()
+def train(data: list[Path] = typer.Option(..., "--data", exists=True, file_okay=False,
+                                          help="folder(s) of HOIShard files (scorehoi synth "
+                                          "--shards / --no-render, BEHAVE or InterCap shards)"),
+          out: Path = typer.Option(..., "--out", help="output folder: denoiser.safetensors, "
+                                   "loss.png, train.json"),
+          steps: int = typer.Option(6000, "--steps", min=1, help="optimiser steps"),
+          batch_size: int = typer.Option(256, "--batch-size", min=2),
+          lr: float = typer.Option(1e-3, "--lr", min=0.0),
+          seed: int = typer.Option(0, "--seed"),
+          threads: int = typer.Option(0, "--threads", min=0,
+                                      help="torch CPU threads (0 = torch's default)"),
+          device: str = typer.Option("cpu", "--device", help="cpu or cuda")) -> None:
+    """Train the ScoreHOI diffusion prior on HOIShard data and write a safetensors checkpoint."""
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from scorehoi_node.core.bodies import make_body_model
+    from scorehoi_node.core.data.shards import iter_shards
+    from scorehoi_node.core.diffusion.dataset import PriorDataset
+    from scorehoi_node.core.diffusion.guidance.recon import landmark_index
+    from scorehoi_node.core.diffusion.state import StateCodec
+    from scorehoi_node.core.diffusion.train import TrainConfig, train_prior
+    from scorehoi_node.core.objects import load_library
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device != "cpu":
+        raise typer.BadParameter("training runs on the CPU in this version (the model is "
+                                 "small); use --device cpu", param_hint="--device")
+    console = Console()
+    shards = [s for d in data for s in iter_shards(d)]
+    if not shards:
+        raise typer.BadParameter(f"no shard-*.safetensors in {', '.join(map(str, data))}")
+    body = make_body_model(shards[0].body_model)
+    layout = body.state_layout
+    dataset = PriorDataset.from_shards(shards, body, load_library(), StateCodec(layout),
+                                       landmark_index(body))
+    codec = StateCodec(layout, dataset.raw.mean(0), dataset.raw.std(0))
+    console.print(f"{len(dataset)} samples from {len(shards)} shard(s); state size {layout.size}")
+    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("training", total=steps)
+
+        def progress(step: int, loss: float) -> None:
+            bar.update(task, completed=step, description=f"training (loss {loss:.4f})")
+
+        _, report = train_prior(dataset, codec, out, cfg, body.name, progress)
+    console.print_json(data={k: v for k, v in report.items() if not isinstance(v, dict)})
+    console.print(f"wrote {out / 'denoiser.safetensors'}, {out / 'loss.png'}, {out / 'train.json'}")
+
+
+ABLATION_ROWS = (("initial estimate", "none"), ("optimization only (equal time)", "optimize"),
+                 ("unguided diffusion", "unguided"), ("guided (1 round)", "guided"),
+                 ("guided + iterative (paper)", "paper"), ("fast", "fast"))
+
+
+@app.command()
+def ablate(data: Path = typer.Option(..., "--data", exists=True, file_okay=False,
+                                     help="held-out HOIShard folder (seeds not used in training)"),
+           out: Path = typer.Option(..., "--out", help="output folder: ablation.json, ablation.md"),
+           cases: int = typer.Option(64, "--cases", min=1, help="samples to evaluate"),
+           checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", exists=True,
+                                                     dir_okay=False,
+                                                     help="denoiser (default: the shipped one)"),
+           seed: int = typer.Option(0, "--seed", help="seed of the initial-estimate noise"),
+           threads: int = typer.Option(0, "--threads", min=0)) -> None:
+    """Refinement ablation with controlled initial estimates (see core/ablation.py)."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+    from rich.console import Console
+
+    from scorehoi_node.core.ablation import METRIC_KEYS, build_cases, run_mode
+    from scorehoi_node.core.bodies import make_body_model
+    from scorehoi_node.core.data.shards import concat_shards, iter_shards
+    from scorehoi_node.core.diffusion.dataset import PriorDataset
+    from scorehoi_node.core.diffusion.model import load_prior
+    from scorehoi_node.core.objects import load_library
+    from scorehoi_node.core.refine import preset
+
+    if threads:
+        torch.set_num_threads(threads)
+    console = Console()
+    shard = concat_shards(list(iter_shards(data)))
+    n = min(cases, len(shard))
+    body = make_body_model(shard.body_model)
+    library = load_library()
+    prior = load_prior(body, checkpoint)
+    dataset = PriorDataset.from_shards([shard], body, library, prior.codec,
+                                       prior.index.landmark_index).subset(torch.arange(n))
+    built = build_cases(dataset, list(shard.object_id[:n]), np.asarray(shard.floor_plane[:n]),
+                        np.asarray(shard.image_size[:n]), prior, body, library, seed=seed)
+    results: dict[str, dict] = {}
+    configs = {"none": preset("none"), "unguided": preset("unguided"),
+               "guided": replace(preset("fast"), mode="fast", rounds=1),
+               "paper": preset("paper"), "fast": preset("fast")}
+    for label, mode in ABLATION_ROWS:
+        if mode == "optimize":
+            continue
+        console.print(f"{label} ...")
+        results[mode] = run_mode(built, configs[mode], prior, body, library)
+    budget = results["fast"]["ms_per_frame"] / preset("fast").rounds
+    console.print(f"optimization only, {budget:.0f} ms per round ...")
+    results["optimize"] = run_mode(built, preset("optimize", optimize_budget_ms=budget), prior,
+                                   body, library)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ablation.json").write_text(json.dumps(results, indent=2))
+    header = ["method", *METRIC_KEYS, "ms_per_frame"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, mode in ABLATION_ROWS:
+        r = results[mode]
+        lines.append("| " + " | ".join([label] + [f"{r[k]:.3f}" if "contact" in k
+                                                   else f"{r[k]:.2f}" for k in METRIC_KEYS]
+                                       + [f"{r['ms_per_frame']:.0f}"]) + " |")
+    (out / "ablation.md").write_text("\n".join(lines) + "\n")
+    console.print("\n".join(lines))
 
 
 def _params_from_file(path: Path) -> dict:

@@ -13,7 +13,8 @@ from typing import Any
 DETECTORS = ("mediapipe",)
 BODY_MODELS = ("anny", "skeleton")
 OBJECT_SOURCES = ("rgbd", "ultralytics", "external", "none")
-REFINE_MODES = ("none",)
+#: "unguided" and "optimize" are ablations (prior alone / optimisation alone), see core/refine.py
+REFINE_MODES = ("none", "fast", "paper", "unguided", "optimize")
 DEVICES = ("auto", "cpu", "cuda")
 QOS_RELIABILITY = ("reliable", "best_effort")
 
@@ -40,7 +41,11 @@ class PipelineConfig:
         ultralytics_weights: YOLO-seg weights file, or a name that downloads on first use where
             online (object_source "ultralytics").
         device: "auto" (cuda when available), "cpu" or "cuda".
-        refine: refinement of the initial estimate ("none" until the ScoreHOI core lands).
+        refine: ScoreHOI refinement of the initial estimate: "fast" (real-time schedule,
+            default), "paper" (the published N = 10, tau = 50 schedule), "none", or the ablations
+            "unguided" (prior without guidance) and "optimize" (guidance losses without prior).
+        denoiser_checkpoint: safetensors checkpoint of the diffusion prior; empty = the one
+            shipped in the package (scorehoi_node/core/diffusion/weights/denoiser.safetensors).
         depth_body_offset_m: depth of the torso surface in front of the skeleton [m], used
             when placing the body from a depth image.
         track_max_age: frames a person track survives unseen before its id is retired.
@@ -63,7 +68,8 @@ class PipelineConfig:
     mediapipe_model_complexity: int = 1
     ultralytics_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
-    refine: str = "none"
+    refine: str = "fast"
+    denoiser_checkpoint: str = ""
     depth_body_offset_m: float = 0.10
     track_max_age: int = 5
     track_min_iou: float = 0.2

@@ -1,13 +1,16 @@
-"""The ROS-free pipeline: detect -> estimate (-> refine). The CLI and the node both call it.
+"""The ROS-free pipeline: detect -> estimate -> refine. The CLI and the node both call it.
 
 Per frame: persons (MediaPipe) -> track ids -> human (anny mesh fitted to the keypoints, or a
 skeleton) -> object (with depth: the cluster touching the hands, its template and pose by
-ICP) -> contacts (signed distances of the body's contact vertices to the placed template).
+ICP) -> contacts (signed distances of the body's contact vertices to the placed template) ->
+ScoreHOI refinement of every person-object pair (diffusion prior + guidance, `core/refine.py`)
+-> contacts again from the refined reconstruction.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,6 +63,36 @@ class Pipeline:
 
             self.library = load_library()
             self._contact_config = ContactConfig(threshold_m=self.config.contact_threshold_m)
+        self.refiner = None
+        self.prior = None
+        self.refine_failures = 0  # refinements that produced non-finite states (initial kept)
+        if self.config.refine != "none" and self.body is not None and self.library is not None:
+            self._build_refiner()
+
+    def _build_refiner(self) -> None:
+        """Load the diffusion prior (raises `CheckpointError` with a one-line reason)."""
+        from scorehoi_node.core.refine import Refiner, preset
+
+        cfg = preset(self.config.refine)
+        if cfg.mode == "optimize":
+            from scorehoi_node.core.diffusion.model import body_index
+            from scorehoi_node.core.diffusion.state import StateCodec
+
+            try:  # the baseline optimises in the prior's normalised space when one exists
+                self.prior = self._load_prior()
+                codec, index = self.prior.codec, self.prior.index
+            except Exception:
+                codec, index = StateCodec(self.body.state_layout), body_index(self.body)
+            self.refiner = Refiner(None, self.body, codec, index, cfg)
+            return
+        self.prior = self._load_prior()
+        self.refiner = Refiner(self.prior.sampler, self.body, self.prior.codec, self.prior.index,
+                               cfg)
+
+    def _load_prior(self):
+        from scorehoi_node.core.diffusion.model import load_prior
+
+        return load_prior(self.body, self.config.denoiser_checkpoint or None)
 
     def step(self, frame: Frame, external: Detections | None = None) -> FrameResult:
         """Reconstruct every person (and their object) in one frame.
@@ -81,7 +114,7 @@ class Pipeline:
         order = sorted(range(len(detections.persons)),
                        key=lambda i: -_box_area(detections.persons[i].box))
         interactions = []
-        clock = {"human": 0.0, "object": 0.0, "contacts": 0.0}
+        clock = {"human": 0.0, "object": 0.0, "contacts": 0.0, "refine": 0.0}
         for i in order[: self.config.max_persons]:
             person = detections.persons[i]
             t = time.perf_counter()
@@ -92,25 +125,77 @@ class Pipeline:
                 continue
             t_obj = time.perf_counter()
             clock["human"] += t_obj - t
-            obj = self._object(person, human, frame, detections)
+            found = self._object(person, human, frame, detections)
+            obj = found.estimate if found is not None else None
             t_con = time.perf_counter()
             clock["object"] += t_con - t_obj
-            contacts, penetration = [], 0.0
-            if obj is not None and human.vertices is not None:
-                from scorehoi_node.core.estimate.contacts import estimate_contacts
-
-                est = estimate_contacts(human.vertices, self.body.contact_vertex_ids.numpy(),
-                                        self.body.contact_part_ids.numpy(),
-                                        self.body.contact_part_names, obj,
-                                        self.library.by_id(obj.template_id), self._contact_config)
-                contacts, penetration = est.contacts, est.penetration_depth
-            clock["contacts"] += time.perf_counter() - t_con
+            contacts, penetration = self._contacts(human, obj)
+            t_ref = time.perf_counter()
+            clock["contacts"] += t_ref - t_con
+            refinement = "none"
+            if self.refiner is not None and obj is not None and human.vertices is not None:
+                refined = self._refine(person, human, found, frame)
+                if refined is not None:
+                    human, obj = refined
+                    refinement = self.config.refine
+                t_con = time.perf_counter()
+                clock["refine"] += t_con - t_ref
+                if refined is not None:
+                    contacts, penetration = self._contacts(human, obj)
+                clock["contacts"] += time.perf_counter() - t_con
             interactions.append(Interaction(
                 track_id=int(track_ids[i]), human=human, obj=obj, contacts=contacts,
-                penetration_depth=penetration, refinement=self.config.refine))
+                penetration_depth=penetration, refinement=refinement))
         stage_ms.update({k: v * 1e3 for k, v in clock.items()})
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                            interactions=interactions, detections=detections, stage_ms=stage_ms)
+
+    def _contacts(self, human: HumanEstimate, obj: ObjectEstimate | None):
+        if obj is None or human.vertices is None:
+            return [], 0.0
+        from scorehoi_node.core.estimate.contacts import estimate_contacts
+
+        est = estimate_contacts(human.vertices, self.body.contact_vertex_ids.numpy(),
+                                self.body.contact_part_ids.numpy(), self.body.contact_part_names,
+                                obj, self.library.by_id(obj.template_id), self._contact_config)
+        return est.contacts, est.penetration_depth
+
+    def _refine(self, person: PersonDetection, human: HumanEstimate, found: "FoundObject",
+                frame: Frame):
+        """ScoreHOI refinement of one person-object pair; None when it produced no finite state."""
+        import torch
+
+        from scorehoi_node.core.refine import estimates_from_hoi, hoi_from_estimates
+
+        obj = found.estimate
+        template = self.library.by_id(obj.template_id)
+        hoi = hoi_from_estimates(human, obj)
+        obs = observation_of(frame, person, found, template)
+        cond = None
+        if self.prior is not None:
+            from scorehoi_node.core.diffusion.condition import condition_features
+
+            spec = self.prior.spec
+            box = torch.full((1, 4), float("nan"))
+            if found.mask is not None and found.mask.any():
+                ys, xs = np.nonzero(found.mask)
+                box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0]])
+            kp, sc = _keypoints(person)
+            cond = condition_features(
+                spec, torch.as_tensor(frame.camera.K, dtype=torch.float32), kp[None], sc[None],
+                box, torch.tensor([spec.template_index(template.id)]),
+                self.prior.codec.encode(hoi))
+        result = self.refiner.refine(hoi, cond, obs)
+        out = result.hoi
+        finite = all(bool(torch.isfinite(getattr(out, k)).all()) for k in
+                     ("root_rotmat", "body_pose_rotmat", "shape", "object_rotmat",
+                      "object_transl"))
+        if not finite:
+            self.refine_failures += 1
+            return None
+        with torch.no_grad():
+            recon = self.refiner.reconstruct(out)
+        return estimates_from_hoi(out, recon, human, obj)
 
     def _human(self, person: PersonDetection, frame: Frame) -> HumanEstimate:
         if self.body is None:
@@ -119,7 +204,7 @@ class Pipeline:
         return self._fitter.fit(person, frame.camera, frame.depth).human
 
     def _object(self, person: PersonDetection, human: HumanEstimate, frame: Frame,
-                detections: Detections) -> ObjectEstimate | None:
+                detections: Detections) -> "FoundObject | None":
         """The object in this person's hands, or None: the detected object (ultralytics mask or
         external box) nearest the wrists, else the depth cluster touching the hands."""
         if self.library is None:
@@ -138,8 +223,9 @@ class Pipeline:
                 points = backproject_image(frame.depth, frame.camera)[mask]
             hands = human.joint_positions[[i for i, n in enumerate(human.joint_names)
                                            if "wrist" in n]]
-            return estimate_object(frame.camera, self.library, class_name=det.class_name,
-                                   points=points, mask=mask, hands=hands)
+            est = estimate_object(frame.camera, self.library, class_name=det.class_name,
+                                  points=points, mask=mask, hands=hands)
+            return None if est is None else FoundObject(est, mask, points)
         if frame.depth is None:
             return None
         person_mask = person.mask
@@ -157,12 +243,86 @@ class Pipeline:
         best = found[0]
         obj = estimate_object(frame.camera, self.library, class_name=None, points=best.points,
                               mask=best.detection.mask)
-        if obj is not None and obj.confidence < self.config.min_object_confidence:
+        if obj is None or obj.confidence < self.config.min_object_confidence:
             return None  # a depth cluster that no template explains is not an object
-        return obj
+        return FoundObject(obj, best.detection.mask, best.points)
 
     def close(self) -> None:
         self.detector.close()
+
+
+@dataclass(frozen=True)
+class FoundObject:
+    """The object a person handles: its pose estimate and the evidence behind it.
+
+    Attributes:
+        estimate: 6-DoF pose and template.
+        mask: (H, W) bool image mask of the object, or None.
+        points: (N, 3) camera-frame depth points on the object [m], or None.
+    """
+
+    estimate: ObjectEstimate
+    mask: np.ndarray | None
+    points: np.ndarray | None
+
+
+def _keypoints(person: PersonDetection):
+    import torch
+
+    kp = torch.as_tensor(np.asarray(person.keypoints_2d, np.float32))
+    sc = torch.as_tensor(np.asarray(person.keypoint_scores, np.float32))
+    if kp.shape != (33, 2):  # another layout: no keypoint evidence for the MediaPipe-33 terms
+        return torch.full((33, 2), float("nan")), torch.zeros(33)
+    return kp, sc
+
+
+def observation_of(frame: Frame, person: PersonDetection, found: FoundObject, template,
+                   max_points: int = 400):
+    """What the guidance terms see of one person-object pair in `frame` (see `Observation`)."""
+    import torch
+
+    from scorehoi_node.core.diffusion.guidance.base import Observation
+    from scorehoi_node.core.diffusion.guidance.mask import mask_distance
+
+    f = dict(dtype=torch.float32)
+    kp, sc = _keypoints(person)
+    finite = torch.isfinite(kp).all(1)
+    kp, sc = torch.where(finite[:, None], kp, 0.0), torch.where(finite, sc, 0.0)
+    box = np.asarray(person.box, np.float64)
+    scale = float(np.hypot(box[2] - box[0], box[3] - box[1])) or 300.0
+    mask_dt = None
+    if found.mask is not None and found.mask.any():
+        mask_dt = torch.as_tensor(mask_distance(found.mask), **f)
+    rng = np.random.default_rng(0)
+    obj_pts = human_pts = floor = None
+    if found.points is not None and len(found.points):
+        p = np.asarray(found.points)
+        p = p[np.isfinite(p).all(1)]
+        if len(p) > max_points:
+            p = p[rng.choice(len(p), max_points, replace=False)]
+        obj_pts = torch.as_tensor(p, **f) if len(p) else None
+    if frame.depth is not None:
+        from scorehoi_node.core.detect.rgbd_objects import backproject_image
+        from scorehoi_node.core.estimate.floor import estimate_floor
+
+        exclude = np.zeros(frame.depth.shape, bool)
+        if person.mask is not None:
+            exclude |= person.mask
+        if found.mask is not None:
+            exclude |= found.mask
+        plane = estimate_floor(frame.depth, frame.camera, exclude=exclude)
+        floor = None if plane is None else torch.as_tensor(plane, **f)
+        if person.mask is not None:
+            sel = person.mask & ~(found.mask if found.mask is not None else False)
+            pts = backproject_image(frame.depth, frame.camera)[sel]
+            pts = pts[np.isfinite(pts).all(1) & (pts[:, 2] > 0)]
+            if len(pts) > max_points:
+                pts = pts[rng.choice(len(pts), max_points, replace=False)]
+            human_pts = torch.as_tensor(pts, **f) if len(pts) else None
+    return Observation(camera_K=torch.as_tensor(frame.camera.K, **f), template=template,
+                       floor_plane=floor, keypoints_2d=kp, keypoint_scores=sc,
+                       object_mask_distance=mask_dt, object_points=obj_pts,
+                       human_points=human_pts, scale_px=scale)
 
 
 def _distance_to_wrists(obj: ObjectDetection, wrists_uv: np.ndarray) -> float:

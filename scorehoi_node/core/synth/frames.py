@@ -3,6 +3,8 @@
 `render_frame` turns one world-frame `HOIScene` into a `SynthFrame` (RGB, metric depth, instance
 mask, camera, GT in the camera's optical frame); `synth_frames` draws whole sequences (same
 person, object, camera and environment for a few frames, so motion is temporal) from a seed.
+Render-free training samples (`synth.samples`) share the camera draw (`sample_camera`) and
+the world -> camera ground truth (`camera_ground_truth`).
 
 Frames: world = `synth.scene` (+Y up, floor y = 0); camera = optical (x right, y down,
 z forward), metres. Determinism: every random choice comes from generators derived from the
@@ -139,10 +141,38 @@ class SynthFrame:
         return self.camera.project(self.human_joints)
 
 
+def sample_camera(scene: HOIScene, rng: np.random.Generator, context: SynthContext,
+                  sampler: CameraSampler = CameraSampler()) -> tuple[CameraIntrinsics, CameraPose]:
+    """Only the camera of `sample_view`: the same draw from `rng` (intrinsics, then the
+    world -> camera pose aimed at the person's torso), without light, floor, wall or colours.
+
+    `sample_view` draws the camera first, so with the same `rng` state both return the same
+    camera.
+    """
+    target, facing, extent, _ = _aim(scene, context)
+    return sampler.sample(rng, target, facing, extent)
+
+
 def sample_view(scene: HOIScene, rng: np.random.Generator, context: SynthContext,
                 sampler: CameraSampler = CameraSampler()) -> SynthView:
     """A camera looking at the person's torso from around where they face, light, floor, wall
     and colours for `scene` (reuse it for the rest of the sequence)."""
+    target, facing, extent, both = _aim(scene, context)
+    camera, pose = sampler.sample(rng, target, facing, extent)
+    lighting = Lighting.sample(rng)
+    floor = floor_mesh(rng, center=target)
+    wall = wall_mesh(rng, pose.position, both)
+    template = context.library.by_id(scene.object_id)
+    return SynthView(camera=camera, pose=pose, lighting=lighting, background=(floor, wall),
+                     human_colors=body_colors(context.parts, rng),
+                     object_colors=object_colors(template.id, len(template.vertices), rng))
+
+
+def _aim(scene: HOIScene, context: SynthContext
+         ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Where cameras look (world frame, metres): (target (3,) torso centre, facing (3,)
+    direction the person faces, extent [m] the height to fit in the image, points (V+Vo, 3)
+    person and object vertices)."""
     verts = scene.human_vertices.astype(np.float64)
     joints = scene.human_joints.astype(np.float64)
     lo, hi = verts.min(0), verts.max(0)
@@ -154,14 +184,7 @@ def sample_view(scene: HOIScene, rng: np.random.Generator, context: SynthContext
     both = np.concatenate([verts, scene.object_vertices.astype(np.float64)])
     # the camera centres `target`: fit twice the largest vertical offset from it
     extent = max(2.0 * float(np.max(np.abs(both[:, 1] - target[1]))), float(hi[1] - lo[1]))
-    camera, pose = sampler.sample(rng, target, facing, extent)
-    lighting = Lighting.sample(rng)
-    floor = floor_mesh(rng, center=target)
-    wall = wall_mesh(rng, pose.position, both)
-    template = context.library.by_id(scene.object_id)
-    return SynthView(camera=camera, pose=pose, lighting=lighting, background=(floor, wall),
-                     human_colors=body_colors(context.parts, rng),
-                     object_colors=object_colors(template.id, len(template.vertices), rng))
+    return target, facing, extent, both
 
 
 def _chest(joints: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
@@ -198,25 +221,61 @@ def render_frame(scene: HOIScene, rng: np.random.Generator, renderer: Renderer,
     return _frame(scene, out.rgb, out.depth, out.instances, view, template, context)
 
 
-def _frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray,
-           view: SynthView, template: ObjectTemplate, context: SynthContext) -> SynthFrame:
-    pose = view.pose
+@dataclass(frozen=True)
+class CameraFrameGT:
+    """A scene's pose ground truth in one camera's optical frame (metres).
+
+    Attributes:
+        human_joints: (J, 3) float32 joint positions; joint 0 = pelvis.
+        root_rotmat: (3, 3) float32 body frame -> camera frame rotation (about the pelvis).
+        root_transl: (3,) float32 the body model's translation in the camera frame
+            (`BodyModel.forward` convention; anny: the pelvis position).
+        object_rotmat: (3, 3) float32 template frame -> camera frame rotation.
+        object_transl: (3,) float32 template origin.
+        floor_plane: (4,) float32 (n, d): n·x + d = 0 on the floor, > 0 above, |n| = 1.
+    """
+
+    human_joints: np.ndarray
+    root_rotmat: np.ndarray
+    root_transl: np.ndarray
+    object_rotmat: np.ndarray
+    object_transl: np.ndarray
+    floor_plane: np.ndarray
+
+
+def camera_ground_truth(scene: HOIScene, pose: CameraPose) -> CameraFrameGT:
+    """Express the world-frame pose ground truth of `scene` in the camera frame of `pose`
+    (the one world -> camera conversion of rendered frames and render-free samples)."""
     R = pose.R
-    to_cam = lambda p: pose.to_camera(np.asarray(p, np.float64)).astype(np.float32)  # noqa: E731
     joints_w = scene.human_joints.astype(np.float64)
     # root_transl: root joint = rest_root + transl in any frame; rest_root is frame-independent
     rest_root = joints_w[0] - scene.root_transl.astype(np.float64)
-    contacts, penetration = ground_truth_contacts(scene, template, pose, context)
-    return SynthFrame(
-        rgb=rgb, depth=depth, mask=mask, camera=view.camera, pose=pose, scene=scene,
-        human_vertices=to_cam(scene.human_vertices), human_joints=to_cam(joints_w),
+    return CameraFrameGT(
+        human_joints=_to_camera(pose, joints_w),
         root_rotmat=(R @ scene.root_rotmat).astype(np.float32),
         root_transl=(pose.to_camera(joints_w[0]) - rest_root).astype(np.float32),
         object_rotmat=(R @ scene.object_rotmat).astype(np.float32),
-        object_transl=to_cam(scene.object_transl),
-        object_vertices=to_cam(scene.object_vertices),
-        floor_plane=pose.floor_plane().astype(np.float32),
-        contacts=contacts, penetration_depth=penetration)
+        object_transl=_to_camera(pose, scene.object_transl),
+        floor_plane=pose.floor_plane().astype(np.float32))
+
+
+def _to_camera(pose: CameraPose, points_world: np.ndarray) -> np.ndarray:
+    """(..., 3) world points [m] -> float32 camera-frame points (computed in float64)."""
+    return pose.to_camera(np.asarray(points_world, np.float64)).astype(np.float32)
+
+
+def _frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray,
+           view: SynthView, template: ObjectTemplate, context: SynthContext) -> SynthFrame:
+    pose = view.pose
+    gt = camera_ground_truth(scene, pose)
+    contacts, penetration = ground_truth_contacts(scene, template, pose, context)
+    return SynthFrame(
+        rgb=rgb, depth=depth, mask=mask, camera=view.camera, pose=pose, scene=scene,
+        human_vertices=_to_camera(pose, scene.human_vertices), human_joints=gt.human_joints,
+        root_rotmat=gt.root_rotmat, root_transl=gt.root_transl,
+        object_rotmat=gt.object_rotmat, object_transl=gt.object_transl,
+        object_vertices=_to_camera(pose, scene.object_vertices),
+        floor_plane=gt.floor_plane, contacts=contacts, penetration_depth=penetration)
 
 
 def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate, pose: CameraPose,

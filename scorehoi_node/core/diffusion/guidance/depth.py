@@ -1,0 +1,70 @@
+"""Depth term: observed depth points lie on the reconstructed object and body surfaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from scorehoi_node.core.diffusion.guidance.base import (
+    Observation,
+    Reconstruction,
+    vertex_subset,
+    zero_loss,
+)
+
+
+def _stride(points: torch.Tensor, max_points: int) -> torch.Tensor:
+    """(N, 3) -> every ceil(N / max_points)-th row (at most `max_points` rows), deterministic."""
+    step = max(1, -(-points.shape[0] // max(1, max_points)))
+    return points[::step]
+
+
+@dataclass(frozen=True)
+class DepthGuidance:
+    """Fit the reconstruction to observed 3D points (camera frame, metres).
+
+    Per batch item, loss = (a) + (b) [m]:
+
+    (a) `obs.object_points`: mean over them of min(|sdf|, cap_m), sdf the template's signed
+        distance of the points taken to the template frame: the points should lie on the
+        object's surface;
+    (b) `obs.human_points`: one-sided Chamfer from the points to a body vertex subset (every
+        k-th vertex, at most `max_vertices`): mean over the points of min(nearest-vertex
+        distance, cap_m).
+
+    The cap (truncated L1) makes points of other things (background, the other body) cost a
+    constant without pulling; the price is no pull at all beyond `cap_m`, so this term refines
+    an estimate that is already roughly right. Both point sets are subsampled by a stride to at
+    most `max_points`. A part without its input adds 0; zeros when neither is given (or (a)
+    lacks `obs.template`).
+
+    Attributes:
+        cap_m: truncation of the per-point distance [m].
+        max_vertices: body vertices compared with the human points.
+        max_points: observed points used per set.
+    """
+
+    name = "depth"
+    cap_m: float = 0.1
+    max_vertices: int = 2000
+    max_points: int = 1024
+
+    def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:
+        """(B,) mean truncated point-to-surface distance [m] (object part + body part)."""
+        loss = zero_loss(recon)
+        batch = recon.batch_size
+        if obs.object_points is not None and obs.template is not None \
+                and obs.object_points.shape[0]:
+            points = _stride(obs.object_points, self.max_points).to(recon.object_transl)
+            local = recon.to_object_frame(points[None].expand(batch, -1, -1))
+            distance = obs.template.sdf(local).abs().clamp_max(self.cap_m)
+            loss = loss + distance.mean(dim=1)
+        if obs.human_points is not None and obs.human_points.shape[0]:
+            points = _stride(obs.human_points, self.max_points).to(recon.vertices)
+            ids = vertex_subset(recon.vertices.shape[1], self.max_vertices,
+                                device=recon.vertices.device)
+            distance = torch.cdist(points[None].expand(batch, -1, -1), recon.vertices[:, ids],
+                                   compute_mode="donot_use_mm_for_euclid_dist")
+            loss = loss + distance.min(dim=2).values.clamp_max(self.cap_m).mean(dim=1)
+        return loss

@@ -1,0 +1,122 @@
+"""HOI estimate <-> state vector x, and x -> differentiable reconstruction for the guidance.
+
+The raw state follows `StateLayout` (DESIGN section 2):
+
+    root_rot_6d   pelvis rotation, body frame -> camera frame (the camera-frame "global orient")
+    body_pose_6d  local joint rotations
+    object_rot_6d object rotation relative to the pelvis frame: R_root^T R_obj
+    object_transl object origin relative to the pelvis, in the pelvis frame: R_root^T (t - p) [m]
+    shape         the body model's shape vector
+
+The pelvis position p (camera frame) is not part of x: it stays with the initial estimate (as in
+the official code) and is passed alongside. The network sees x standardised per entry with the
+training set's mean and std (`StateCodec.normalise`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from scorehoi_node.core.bodies.base import BodyModel
+from scorehoi_node.core.bodies.layout import HOIStateParts, StateLayout
+from scorehoi_node.core.diffusion.guidance.base import Reconstruction
+
+
+@dataclass(frozen=True)
+class CameraFrameHOI:
+    """A batch of B human-object states in the camera frame (the pipeline's view of x).
+
+    Attributes:
+        root_rotmat: (B, 3, 3) pelvis rotation, body frame -> camera frame.
+        body_pose_rotmat: (B, P, 3, 3) local joint rotations.
+        shape: (B, S) body shape vector.
+        pelvis: (B, 3) pelvis position [m].
+        object_rotmat: (B, 3, 3) template frame -> camera frame.
+        object_transl: (B, 3) template origin [m].
+    """
+
+    root_rotmat: torch.Tensor
+    body_pose_rotmat: torch.Tensor
+    shape: torch.Tensor
+    pelvis: torch.Tensor
+    object_rotmat: torch.Tensor
+    object_transl: torch.Tensor
+
+
+class StateCodec:
+    """Packs camera-frame HOI states into (normalised) x and decodes x into reconstructions.
+
+    Args:
+        layout: the body model's `StateLayout`.
+        mean, std: (D,) statistics of raw training states (std floored at `min_std`).
+    """
+
+    def __init__(self, layout: StateLayout, mean: torch.Tensor | None = None,
+                 std: torch.Tensor | None = None, min_std: float = 0.02):
+        self.layout = layout
+        d = layout.size
+        self.mean = torch.zeros(d) if mean is None else mean.detach().float().reshape(d)
+        s = torch.ones(d) if std is None else std.detach().float().reshape(d)
+        self.std = s.clamp_min(min_std)
+
+    # -- raw state -------------------------------------------------------------------------------
+    def pack(self, hoi: CameraFrameHOI) -> torch.Tensor:
+        """Camera-frame states -> (B, D) raw state."""
+        R = hoi.root_rotmat
+        parts = HOIStateParts(
+            root_rotmat=R, body_pose_rotmat=hoi.body_pose_rotmat,
+            object_rotmat=R.transpose(1, 2) @ hoi.object_rotmat,
+            object_transl=((hoi.object_transl - hoi.pelvis)[:, None] @ R)[:, 0],
+            shape=hoi.shape)
+        return self.layout.pack(parts)
+
+    def unpack(self, raw: torch.Tensor, pelvis: torch.Tensor) -> CameraFrameHOI:
+        """(B, D) raw state + (B, 3) pelvis -> camera-frame states (differentiable)."""
+        p = self.layout.unpack(raw)
+        R = p.root_rotmat
+        return CameraFrameHOI(
+            root_rotmat=R, body_pose_rotmat=p.body_pose_rotmat, shape=p.shape,
+            pelvis=pelvis, object_rotmat=R @ p.object_rotmat,
+            object_transl=pelvis + (R @ p.object_transl[..., None])[..., 0])
+
+    # -- network space ---------------------------------------------------------------------------
+    def normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        return (raw - self.mean.to(raw)) / self.std.to(raw)
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std.to(x) + self.mean.to(x)
+
+    def encode(self, hoi: CameraFrameHOI) -> torch.Tensor:
+        """Camera-frame states -> (B, D) normalised x."""
+        return self.normalise(self.pack(hoi))
+
+    def decode(self, x: torch.Tensor, pelvis: torch.Tensor) -> CameraFrameHOI:
+        return self.unpack(self.denormalise(x), pelvis)
+
+
+@dataclass(frozen=True)
+class BodyIndex:
+    """Vertex index sets of a body model that the guidance terms need (see `Reconstruction`)."""
+
+    contact_vertex_ids: torch.Tensor
+    foot_vertex_ids: torch.Tensor
+    landmark_index: torch.Tensor
+
+
+def reconstruct(body: BodyModel, hoi: CameraFrameHOI, index: BodyIndex) -> Reconstruction:
+    """Pose the body (pelvis at `hoi.pelvis`) and place the object: differentiable w.r.t. `hoi`."""
+    shape = hoi.shape
+    if body.name == "anny":  # anny's phenotypes are only defined in [0, 1]
+        shape = shape.clamp(0.0, 1.0)
+    zeros = torch.zeros_like(hoi.pelvis)
+    out = body(body_pose_rotmat=hoi.body_pose_rotmat, shape=shape,
+               root_rotmat=hoi.root_rotmat, root_transl=zeros)
+    shift = (hoi.pelvis.to(out.joints) - out.joints[:, 0])[:, None]
+    return Reconstruction(vertices=out.vertices + shift, joints=out.joints + shift,
+                          object_rotmat=hoi.object_rotmat.to(out.joints),
+                          object_transl=hoi.object_transl.to(out.joints),
+                          contact_vertex_ids=index.contact_vertex_ids,
+                          foot_vertex_ids=index.foot_vertex_ids,
+                          landmark_index=index.landmark_index)
