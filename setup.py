@@ -20,6 +20,7 @@ setup(
     package_data={
         "scorehoi_node.core.objects": ["assets/*.npz", "assets/LICENSES.md"],
         "scorehoi_node.core.synth": ["assets/*.npz", "assets/LICENSES.md"],
+        "scorehoi_node.core.diffusion": ["weights/*.safetensors", "weights/*.json", "weights/*.md"],
     },
     install_requires=["setuptools"],
     zip_safe=False,

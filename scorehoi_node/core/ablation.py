@@ -20,7 +20,6 @@ import torch
 
 from scorehoi_node.core import metrics
 from scorehoi_node.core.bodies.base import BodyModel
-from scorehoi_node.core.diffusion.condition import condition_features
 from scorehoi_node.core.diffusion.dataset import Corruption, PriorDataset
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.guidance.mask import mask_distance

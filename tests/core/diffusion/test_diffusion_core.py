@@ -8,7 +8,7 @@ import torch
 
 from scorehoi_node.core.diffusion.condition import ConditionSpec, condition_features
 from scorehoi_node.core.diffusion.denoiser import CheckpointError, Denoiser, DenoiserConfig
-from scorehoi_node.core.diffusion.schedule import (PartialChain, make_inverse_scheduler,
+from scorehoi_node.core.diffusion.schedule import (PartialChain,
                                                    make_scheduler)
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, StateCodec
 
