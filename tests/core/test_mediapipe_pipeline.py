@@ -74,7 +74,7 @@ def test_body_model_reconstruction_covers_the_person(pipeline, person_640x480):
     err = np.linalg.norm(cam.project(h.joint_positions[idx]) - person.keypoints_2d[list(pairs.values())],
                          axis=1)
     assert np.median(err) < 20.0, err  # px; anny joints sit inside the body, landmarks near it
-    assert set(res.stage_ms) == {"detect", "human", "object", "contacts"}
+    assert set(res.stage_ms) == {"detect", "human", "object", "contacts", "refine"}
 
 
 def test_empty_image_gives_no_interactions(pipeline):

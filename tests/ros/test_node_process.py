@@ -83,8 +83,12 @@ def running(tmp_path_factory):
     ctx = make_context()
     client = Client(ctx)
     try:
-        ok = spin_until(client.ex, lambda: client.image_pub.get_subscription_count() > 0
-                        and client.node.count_publishers("/scorehoi/interactions") > 0, 90)
+        # every input topic must be matched, or a camera_info sent just before the first
+        # image can still be in discovery when the image arrives
+        ok = spin_until(client.ex, lambda: all(
+            pub.get_subscription_count() > 0
+            for pub in (client.image_pub, client.info_pub, client.depth_pub))
+            and client.node.count_publishers("/scorehoi/interactions") > 0, 90)
         assert ok, f"node did not come up:\n{node.log()}"
         time.sleep(0.3)  # the first sample after matching can take 100-170 ms
         yield node, client
