@@ -3,8 +3,10 @@
     ros2 launch scorehoi_node scorehoi.launch.py
     ros2 launch scorehoi_node scorehoi.launch.py namespace:=front image:=/front/color/image_raw \
         camera_info:=/front/color/camera_info depth:=/front/aligned_depth_to_color/image_raw
+    ros2 launch scorehoi_node scorehoi.launch.py rviz:=true   # also RViz with rviz/scorehoi.rviz
 
-No side effects: it only starts the node with a parameters file and topic remappings.
+No side effects: it only starts the node with a parameters file and topic remappings (and
+RViz when asked).
 """
 
 import os
@@ -12,13 +14,14 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode
+from launch_ros.actions import LifecycleNode, Node
 
 
 def generate_launch_description():
-    default_params = os.path.join(
-        get_package_share_directory("scorehoi_node"), "config", "scorehoi.yaml")
+    share = get_package_share_directory("scorehoi_node")
+    default_params = os.path.join(share, "config", "scorehoi.yaml")
     args = [
         DeclareLaunchArgument("params_file", default_value=default_params,
                               description="ROS 2 parameters file of the node"),
@@ -35,6 +38,11 @@ def generate_launch_description():
                                           "(used with object_source: external)"),
         DeclareLaunchArgument("log_level", default_value="info",
                               description="node log level"),
+        DeclareLaunchArgument("rviz", default_value="false",
+                              description="also start RViz with the rviz/scorehoi.rviz layout"),
+        DeclareLaunchArgument("rviz_config",
+                              default_value=os.path.join(share, "rviz", "scorehoi.rviz"),
+                              description="RViz configuration file"),
     ]
     node = LifecycleNode(
         package="scorehoi_node",
@@ -52,4 +60,8 @@ def generate_launch_description():
         ],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
     )
-    return LaunchDescription(args + [node])
+    rviz = Node(package="rviz2", executable="rviz2", name="scorehoi_rviz", output="log",
+                arguments=["-d", LaunchConfiguration("rviz_config")],
+                remappings=[("/camera/image_raw", LaunchConfiguration("image"))],
+                condition=IfCondition(LaunchConfiguration("rviz")))
+    return LaunchDescription(args + [node, rviz])

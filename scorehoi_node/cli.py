@@ -271,8 +271,21 @@ def eval_(bag: Path = typer.Argument(..., exists=True, help="rosbag2 directory (
           depth_topic: str = typer.Option("/camera/depth", help="depth image topic (optional)"),
           gt_topic: str = typer.Option("/scorehoi/ground_truth",
                                        help="HumanObjectInteractionArray ground truth (optional)"),
+          via_node: bool = typer.Option(False, "--via-node", help="run the node as its own "
+                                        "process, play the bag to it on real topics, record its "
+                                        "outputs in DIR/recording and score the recording"),
+          pacing: str = typer.Option("flow", help="--via-node: flow (next frame once the node "
+                                     "answered) or bag (the bag's timing; the node drops what it "
+                                     "cannot keep up with)"),
+          rate: float = typer.Option(1.0, min=0.01, help="--via-node --pacing bag: speed factor"),
+          frame_timeout: float = typer.Option(60.0, min=1.0, help="--via-node: seconds to wait "
+                                              "for the answer to one frame"),
+          report: bool = typer.Option(True, help="write DIR/report.md with plots"),
+          report_frames: str = typer.Option("", help="comma-separated frame indices to show "
+                                            "in the report (default: 4 spread over the bag)"),
           ) -> None:
-    """Replay a bag through the pipeline (in-process) and write DIR/metrics.json + frames.csv."""
+    """Replay a bag through the pipeline (in-process, or through the node with --via-node) and
+    write DIR/metrics.json, frames.csv and report.md with plots."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -294,15 +307,38 @@ def eval_(bag: Path = typer.Argument(..., exists=True, help="rosbag2 directory (
     n_images = bag_topics(bag).get(image_topic, ("", 0))[1]
     if not n_images:
         raise typer.BadParameter(f"{bag} has no messages on {image_topic}")
-    pipeline = Pipeline(cfg)
+    try:
+        wanted = tuple(int(x) for x in report_frames.split(",") if x.strip())
+    except ValueError as e:
+        raise typer.BadParameter(f"--report-frames: {e}") from e
     console = Console()
-    with Progress(console=console) as bar:
-        task = bar.add_task("evaluating", total=n_images)
-        summary = evaluate_bag(bag, out, pipeline, make_body_model("anny"), load_library(),
-                               topics, progress=lambda: bar.advance(task))
-    pipeline.close()
+    if via_node:
+        from scorehoi_node.bags.via_node import NodeReplayError, ReplayOptions, evaluate_via_node
+
+        try:
+            opts = ReplayOptions(params=params, overrides={"refine": refine}, pacing=pacing,
+                                 rate=rate, frame_timeout_s=frame_timeout)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from e
+        with Progress(console=console) as bar:
+            task = bar.add_task("replaying through the node", total=n_images)
+            try:
+                summary = evaluate_via_node(bag, out, topics, opts, lambda: bar.advance(task),
+                                            report=report, report_frames=wanted)
+            except (NodeReplayError, FileExistsError) as e:
+                console.print(f"[red]error:[/red] {e}")
+                raise typer.Exit(1) from e
+    else:
+        pipeline = Pipeline(cfg)
+        with Progress(console=console) as bar:
+            task = bar.add_task("evaluating", total=n_images)
+            summary = evaluate_bag(bag, out, pipeline, make_body_model("anny"), load_library(),
+                                   topics, progress=lambda: bar.advance(task), n_frames=n_images,
+                                   report=report, report_frames=wanted)
+        pipeline.close()
     console.print_json(data=summary)
-    console.print(f"wrote {out / 'metrics.json'} and {out / 'frames.csv'}")
+    console.print(f"wrote {out / 'metrics.json'}, {out / 'frames.csv'}"
+                  + (f" and {out / 'report.md'}" if report else ""))
 
 
 @app.command()

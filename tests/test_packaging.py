@@ -69,12 +69,14 @@ class _Recorder:
 
 def _stub_modules(share: Path) -> dict[str, types.ModuleType]:
     mods = {n: types.ModuleType(n) for n in (
-        "launch", "launch.actions", "launch.substitutions", "launch_ros", "launch_ros.actions",
+        "launch", "launch.actions", "launch.conditions", "launch.substitutions", "launch_ros",
+        "launch_ros.actions",
         "ament_index_python", "ament_index_python.packages")}
     for n in ("LaunchDescription",):
         setattr(mods["launch"], n, type(n, (_Recorder,), {}))
     mods["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
     mods["launch.substitutions"].LaunchConfiguration = type("LaunchConfiguration", (_Recorder,), {})
+    mods["launch.conditions"].IfCondition = type("IfCondition", (_Recorder,), {})
     for n in ("Node", "LifecycleNode"):
         setattr(mods["launch_ros.actions"], n, type(n, (_Recorder,), {}))
 
@@ -105,7 +107,7 @@ def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_p
     declared = {e.args[0]: e.kwargs for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
     assert {"params_file", "namespace", "image", "camera_info", "depth"} <= set(declared)
     assert Path(declared["params_file"]["default_value"]).is_file()
-    (node,) = [e for e in entities if type(e).__name__ in ("Node", "LifecycleNode")]
+    (node,) = [e for e in entities if type(e).__name__ == "LifecycleNode"]
     kw = node.kwargs
     scripts = dict(s.split(" = ") for s in setup_kwargs["entry_points"]["console_scripts"])
     assert kw["package"] == "scorehoi_node" and kw["executable"] in scripts
@@ -116,6 +118,12 @@ def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_p
     subscribed = set(re.findall(r'create_subscription\(\s*\w+, "([^"]+)"', node_src))
     assert {src for src, _ in kw["remappings"]} == subscribed == {
         "camera/image_raw", "camera/camera_info", "camera/depth", "detections"}
+    # RViz only on request, with the installed layout
+    (rviz,) = [e for e in entities if type(e).__name__ == "Node"]
+    assert rviz.kwargs["executable"] == "rviz2"
+    assert rviz.kwargs["condition"].args[0].args[0] == "rviz"
+    assert declared["rviz"]["default_value"] == "false"
+    assert Path(declared["rviz_config"]["default_value"]).is_file()
 
 
 def test_launch_file_has_no_side_effects():
@@ -138,5 +146,6 @@ def test_colcon_builds_the_workspace(tmp_path):
     inst = tmp_path / "install"
     assert (inst / "scorehoi_node/lib/scorehoi_node/scorehoi_node").is_file()
     assert (inst / "scorehoi_node/share/scorehoi_node/launch/scorehoi.launch.py").is_file()
+    assert (inst / "scorehoi_node/share/scorehoi_node/rviz/scorehoi.rviz").is_file()
     assert (inst / "scorehoi_node/share/scorehoi_node/config/scorehoi.yaml").is_file()
     assert list((inst / "scorehoi_msgs").rglob("_human_object_interaction_array.py"))

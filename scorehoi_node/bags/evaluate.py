@@ -28,7 +28,8 @@ from scorehoi_node.core import metrics
 from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.objects.library import ObjectLibrary
 from scorehoi_node.core.pipeline import Pipeline
-from scorehoi_node.core.types import Frame, FrameResult, Interaction
+from scorehoi_node.core.types import (Contact, Detections, Frame, FrameResult, HumanEstimate,
+                                      Interaction, ObjectEstimate)
 from scorehoi_node.ros import conversions as conv
 
 
@@ -81,6 +82,32 @@ def bag_frames(bag: str | Path, topics: Topics = Topics()) -> Iterator[BagFrame]
         yield by_stamp[stamp]
 
 
+def interaction_meshes(inter, body: BodyModel, library: ObjectLibrary
+                       ) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """A HumanObjectInteraction message -> (human vertices (V,3), object vertices (Vo,3) or
+    None, template id or None), camera frame, posed from the message's joint rotations, shape,
+    root pose and object pose (what a planner receiving the message can rebuild)."""
+    q = np.array([[r.x, r.y, r.z, r.w] for r in inter.joint_rotations], dtype=np.float64)
+    R = torch.from_numpy(Rotation.from_quat(q).as_matrix().astype(np.float32))
+    shape = torch.tensor([list(inter.shape)], dtype=torch.float32)
+    p = inter.root_pose.position
+    pelvis = np.array([p.x, p.y, p.z])
+    inp = body.rest_inputs(1)
+    with torch.no_grad():
+        rest_root = body(inp["body_pose_rotmat"], shape, inp["root_rotmat"],
+                         inp["root_transl"]).joints[0, 0].double().numpy()
+        out = body(R[None, 1:], shape, R[None, 0],
+                   torch.from_numpy((pelvis - rest_root).astype(np.float32))[None])
+    human_v = out.vertices[0].double().numpy()
+    if not inter.has_object:
+        return human_v, None, None
+    tmpl = library.by_id(inter.object_template)
+    p, o = inter.object_pose.position, inter.object_pose.orientation
+    Ro = Rotation.from_quat([o.x, o.y, o.z, o.w]).as_matrix()
+    obj_v = tmpl.vertices.astype(np.float64) @ Ro.T + np.array([p.x, p.y, p.z])
+    return human_v, obj_v, tmpl.id
+
+
 def ground_truth_meshes(gt_msg, body: BodyModel, library: ObjectLibrary
                         ) -> tuple[np.ndarray, np.ndarray, str] | None:
     """First interaction of a ground-truth message -> (human vertices (V,3), object vertices
@@ -90,21 +117,47 @@ def ground_truth_meshes(gt_msg, body: BodyModel, library: ObjectLibrary
     gt = gt_msg.interactions[0]
     if gt.body_model != body.name or not gt.has_object:
         return None
-    q = np.array([[r.x, r.y, r.z, r.w] for r in gt.joint_rotations], dtype=np.float64)
-    R = torch.from_numpy(Rotation.from_quat(q).as_matrix().astype(np.float32))
-    shape = torch.tensor([list(gt.shape)], dtype=torch.float32)
-    pelvis = np.array([gt.root_pose.position.x, gt.root_pose.position.y, gt.root_pose.position.z])
-    inp = body.rest_inputs(1)
-    with torch.no_grad():
-        rest_root = body(inp["body_pose_rotmat"], shape, inp["root_rotmat"],
-                         inp["root_transl"]).joints[0, 0].double().numpy()
-        out = body(R[None, 1:], shape, R[None, 0],
-                   torch.from_numpy((pelvis - rest_root).astype(np.float32))[None])
-    tmpl = library.by_id(gt.object_template)
-    p, o = gt.object_pose.position, gt.object_pose.orientation
-    Ro = Rotation.from_quat([o.x, o.y, o.z, o.w]).as_matrix()
-    obj_v = tmpl.vertices.astype(np.float64) @ Ro.T + np.array([p.x, p.y, p.z])
-    return out.vertices[0].double().numpy(), obj_v, tmpl.id
+    return interaction_meshes(gt, body, library)
+
+
+def result_from_msg(msg, body: BodyModel, library: ObjectLibrary) -> FrameResult:
+    """A recorded HumanObjectInteractionArray -> FrameResult (meshes rebuilt with `body`; the
+    node's processing time as its only stage, `node`), so a recording scores exactly like
+    an in-process result."""
+    interactions = []
+    for m in msg.interactions:
+        q = np.array([[r.x, r.y, r.z, r.w] for r in m.joint_rotations], dtype=np.float64)
+        joints = np.array([[p.x, p.y, p.z] for p in m.joint_positions], dtype=np.float64)
+        vertices = faces = None
+        if m.body_model == body.name:
+            vertices, _, _ = interaction_meshes(m, body, library)
+            faces = body.faces.numpy()
+            parents = np.asarray(body.parents)
+        else:
+            parents = np.full(len(joints), -1)
+        human = HumanEstimate(m.body_model, tuple(m.joint_names), parents,
+                              Rotation.from_quat(q).as_matrix(), joints,
+                              np.asarray(m.shape, dtype=np.float64), float(m.human_confidence),
+                              vertices, faces)
+        obj = None
+        if m.has_object:
+            o, p, e = m.object_pose.orientation, m.object_pose.position, m.object_extent
+            obj = ObjectEstimate(m.object_class, m.object_template,
+                                 Rotation.from_quat([o.x, o.y, o.z, o.w]).as_matrix(),
+                                 np.array([p.x, p.y, p.z]), np.array([e.x, e.y, e.z]),
+                                 float(m.object_confidence))
+        contacts = [Contact(_xyz(c.human_point), _xyz(c.object_point), _xyz(c.normal),
+                            c.body_part, int(c.human_vertex_index), float(c.distance),
+                            float(c.probability)) for c in m.contacts]
+        interactions.append(Interaction(int(m.track_id), human, obj, contacts,
+                                        float(m.penetration_depth), m.refinement))
+    node_ms = 1e3 * max((m.processing_time for m in msg.interactions), default=float("nan"))
+    return FrameResult(conv.stamp_to_ns(msg.header.stamp), msg.header.frame_id, interactions,
+                       Detections([], [], "node"), {"node": node_ms} if interactions else {})
+
+
+def _xyz(p) -> np.ndarray:
+    return np.array([p.x, p.y, p.z], dtype=np.float64)
 
 
 def floor_from_ground_truth(human_v: np.ndarray, root_rotation: np.ndarray) -> np.ndarray:
@@ -201,10 +254,38 @@ def _aligned_chamfer_cm(pred_v: np.ndarray, gt_v: np.ndarray, pred_faces: np.nda
     return metrics.chamfer_cm(a, b)
 
 
+class Examples:
+    """Keeps a few frames (image, result, ground truth) for the report's pictures: every
+    `stride`-th frame with a person, at most `limit`."""
+
+    def __init__(self, stride: int, limit: int = 4, wanted: tuple[int, ...] = ()) -> None:
+        self.stride, self.limit, self.wanted = max(1, stride), limit, set(wanted)
+        self.items: list[tuple[int, Frame, FrameResult, object]] = []
+
+    def offer(self, index: int, frame: Frame, result: FrameResult, gt_msg) -> None:
+        if self.wanted:  # the frames the user asked for
+            if index in self.wanted and result.interactions:
+                self.items.append((index, frame, result, gt_msg))
+        elif (len(self.items) < self.limit and result.interactions
+                and (not self.items or index - self.items[-1][0] >= self.stride)):
+            self.items.append((index, frame, result, gt_msg))
+
+
+def frame_from_bag(bf: BagFrame) -> Frame:
+    """BagFrame -> Frame; ConversionError / ValueError (with `.reason` where known) on bad
+    input."""
+    return Frame(rgb=conv.image_to_rgb(bf.image),
+                 camera=conv.camera_info_to_intrinsics(bf.camera_info),
+                 stamp_ns=bf.stamp_ns, frame_id=bf.image.header.frame_id,
+                 depth=conv.depth_to_metres(bf.depth) if bf.depth is not None else None)
+
+
 def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: BodyModel,
                  library: ObjectLibrary, topics: Topics = Topics(), progress=None,
-                 on_result=None) -> dict:
-    """Run `pipeline` on every image of `bag`, write `out/metrics.json` and `out/frames.csv`.
+                 on_result=None, n_frames: int | None = None, report: bool = True,
+                 report_frames: tuple[int, ...] = ()) -> dict:
+    """Run `pipeline` on every image of `bag` (in-process), write `out/metrics.json`,
+    `out/frames.csv` and the report (`out/report.md` + plots).
 
     `progress()` is called after each frame, `on_result(index, frame, result)` with each
     result (overlays). Returns the metrics dict."""
@@ -212,6 +293,7 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
     out.mkdir(parents=True, exist_ok=True)
     dropped: Counter[str] = Counter()
     rows: list[FrameScore] = []
+    examples = Examples(stride=(n_frames or 4) // 4, wanted=report_frames)
     frames_in = 0
     t_total = 0.0
     for index, bf in enumerate(bag_frames(bag, topics)):
@@ -220,10 +302,7 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
             dropped["no_camera_info"] += 1
             continue
         try:
-            frame = Frame(rgb=conv.image_to_rgb(bf.image),
-                          camera=conv.camera_info_to_intrinsics(bf.camera_info),
-                          stamp_ns=bf.stamp_ns, frame_id=bf.image.header.frame_id,
-                          depth=conv.depth_to_metres(bf.depth) if bf.depth is not None else None)
+            frame = frame_from_bag(bf)
         except ValueError as e:
             dropped[f"bad_input: {getattr(e, 'reason', type(e).__name__)}"] += 1
             continue
@@ -231,14 +310,27 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
         result = pipeline.step(frame)
         t_total += time.perf_counter() - t0
         rows.append(score_frame(index, result, bf.ground_truth, body, library))
+        examples.offer(index, frame, result, bf.ground_truth)
         if on_result is not None:
             on_result(index, frame, result)
         if progress is not None:
             progress()
-    summary = _summarise(rows, frames_in, dropped, t_total, pipeline)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-    _write_csv(out / "frames.csv", rows)
+    summary = summarise(rows, frames_in, dropped, t_total, pipeline.config.refine,
+                        pipeline.config.detector, bag=str(bag), via_node=False)
+    write_outputs(out, summary, rows, examples.items if report else None, body, library)
     return summary
+
+
+def write_outputs(out: Path, summary: dict, rows: list[FrameScore], examples, body: BodyModel,
+                  library: ObjectLibrary, extra_columns: dict[str, dict[int, float]] | None = None,
+                  markers=None, latency_ms: dict[int, float] | None = None) -> None:
+    """metrics.json, frames.csv and (unless `examples` is None) the report."""
+    (out / "metrics.json").write_text(json.dumps(_json_safe(summary), indent=2))
+    _write_csv(out / "frames.csv", rows, extra_columns or {})
+    if examples is not None:
+        from scorehoi_node.bags.report import write_report
+
+        write_report(out, summary, rows, examples, body, library, latency_ms, markers)
 
 
 def _nanmean(values) -> float:
@@ -246,8 +338,11 @@ def _nanmean(values) -> float:
     return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
 
 
-def _summarise(rows: list[FrameScore], frames_in: int, dropped: Counter, seconds: float,
-               pipeline: Pipeline) -> dict:
+def summarise(rows: list[FrameScore], frames_in: int, dropped: Counter, seconds: float,
+              refine: str, detector: str, **extra) -> dict:
+    """DESIGN §5 metrics.json: every input frame is either in `frames_out` or in `dropped`
+    under its reason; metrics are means over the frames where they are defined
+    (`frames_scored` says how many)."""
     keys = ("cd_human_cm", "cd_object_cm", "contact_precision", "contact_recall", "contact_f1",
             "penetration_cm", "floor_cm", "pelvis_error_cm")
     stages = sorted({k for r in rows for k in r.stage_ms})
@@ -261,8 +356,9 @@ def _summarise(rows: list[FrameScore], frames_in: int, dropped: Counter, seconds
         "frames_scored": {k: int(sum(np.isfinite(getattr(r, k)) for r in rows)) for k in keys},
         "fps": len(rows) / seconds if seconds > 0 else math.nan,
         "stage_ms": {s: _nanmean(r.stage_ms.get(s, math.nan) for r in rows) for s in stages},
-        "refine": pipeline.config.refine,
-        "detector": pipeline.config.detector,
+        "refine": refine,
+        "detector": detector,
+        **extra,
     }
     return _json_safe(summary)
 
@@ -276,13 +372,14 @@ def _json_safe(value):
     return value
 
 
-def _write_csv(path: Path, rows: list[FrameScore]) -> None:
+def _write_csv(path: Path, rows: list[FrameScore], extra: dict[str, dict[int, float]]) -> None:
     stages = sorted({k for r in rows for k in r.stage_ms})
     cols = ["index", "stamp_ns", "persons", "has_object", "pelvis_error_cm", "cd_human_cm",
             "cd_object_cm", "contact_precision", "contact_recall", "contact_f1",
             "penetration_cm", "floor_cm"]
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(cols + [f"{s}_ms" for s in stages])
+        w.writerow(cols + [f"{s}_ms" for s in stages] + list(extra))
         for r in rows:
-            w.writerow([getattr(r, c) for c in cols] + [r.stage_ms.get(s, "") for s in stages])
+            w.writerow([getattr(r, c) for c in cols] + [r.stage_ms.get(s, "") for s in stages]
+                       + [col.get(r.index, "") for col in extra.values()])

@@ -121,6 +121,8 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None,
     wanted = set(topics) if topics is not None else None
     with Reader(Path(path)) as reader:
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
+        if not conns:  # rosbags reads every connection when given none
+            return
         classes: dict[str, type] = {}
         for conn, t, data in reader.messages(connections=conns):
             if raw:

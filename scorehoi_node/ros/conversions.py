@@ -244,9 +244,14 @@ OBJECT_COLOR = ColorRGBA(r=1.0, g=0.6, b=0.1, a=0.9)
 CONTACT_COLOR = ColorRGBA(r=1.0, g=0.1, b=0.1, a=1.0)
 
 
-def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0.5) -> MarkerArray:
-    """RViz markers: human mesh (TRIANGLE_LIST) or skeleton (LINE_LIST + joints), object box,
-    contact spheres. A DELETEALL first, so people who left the view disappear."""
+def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0.5,
+                      library=None) -> MarkerArray:
+    """RViz markers, all in the image's frame: human mesh (ns human_mesh, TRIANGLE_LIST, blue),
+    skeleton (human_skeleton LINE_LIST + human_joints SPHERE_LIST), object mesh (ns
+    object_mesh, TRIANGLE_LIST, orange; the template's triangles from `library`, an
+    ObjectLibrary) or its box (ns object, CUBE) without a library, contact spheres (ns
+    contacts, red). Marker ids are track ids. A DELETEALL first, so people who left the view
+    disappear."""
     markers = [Marker(header=header, action=Marker.DELETEALL)]
     life = _duration(lifetime_s)
     for inter in result.interactions:
@@ -271,7 +276,15 @@ def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0
         joints.scale = Vector3(x=0.04, y=0.04, z=0.04)
         joints.points = [_point(p) for p in h.joint_positions]
         markers += [bones, joints]
-        if inter.obj is not None:
+        tmpl = _template(library, inter.obj.template_id) if inter.obj is not None else None
+        if tmpl is not None:
+            mesh = Marker(header=header, ns="object_mesh", id=tid, type=Marker.TRIANGLE_LIST,
+                          action=Marker.ADD, color=OBJECT_COLOR, lifetime=life,
+                          pose=_pose(inter.obj.rotation, inter.obj.translation),
+                          scale=Vector3(x=1.0, y=1.0, z=1.0))
+            mesh.points = [_point(p) for p in tmpl.vertices[tmpl.faces.reshape(-1)]]
+            markers.append(mesh)
+        elif inter.obj is not None:
             box = Marker(header=header, ns="object", id=tid, type=Marker.CUBE, action=Marker.ADD,
                          color=OBJECT_COLOR, lifetime=life,
                          pose=_pose(inter.obj.rotation, inter.obj.translation),
@@ -285,6 +298,15 @@ def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0
             c.points = [_point(x.human_point) for x in inter.contacts]
             markers.append(c)
     return MarkerArray(markers=markers)
+
+
+def _template(library, template_id: str):
+    if library is None:
+        return None
+    try:
+        return library.by_id(template_id)
+    except KeyError:
+        return None
 
 
 def _duration(seconds: float):

@@ -131,7 +131,8 @@ class ScoreHOINode(LifecycleNode):
         self._running = True
         self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
         self._worker.start()
-        self._diag_timer = self.create_timer(1.0, self.diagnostics_callback)
+        self._diag_timer = self.create_timer(cfg.diagnostics_period_s,
+                                              self.diagnostics_callback)
         self.get_logger().info("active: waiting for camera/image_raw")
         return super().on_activate(state)
 
@@ -179,6 +180,7 @@ class ScoreHOINode(LifecycleNode):
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
         with self._cond:
+            self.counts["camera_info_in"] += 1
             self._camera_info = msg
 
     def depth_callback(self, msg: Image) -> None:
@@ -190,6 +192,7 @@ class ScoreHOINode(LifecycleNode):
 
     def _store(self, key: str, msg) -> None:
         with self._cond:
+            self.counts[f"{key}_in"] += 1
             buf = self._by_stamp[key]
             buf[conv.stamp_to_ns(msg.header.stamp)] = msg
             while len(buf) > 10:
@@ -197,10 +200,14 @@ class ScoreHOINode(LifecycleNode):
             self._cond.notify()
 
     def diagnostics_callback(self) -> None:
+        """Counters of input/output frames and of every rejection reason, plus how many
+        publishers each input topic has (`publishers_<input>`: is the camera connected?)."""
+        values = [KeyValue(key=k, value=str(v)) for k, v in sorted(self.counts.items())]
+        values += [KeyValue(key=f"publishers_{k}", value=str(sub.get_publisher_count()))
+                   for k, sub in sorted(self._subs.items())]
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK, name=f"{self.get_name()}: pipeline",
-            hardware_id=self.get_fully_qualified_name(), message="running",
-            values=[KeyValue(key=k, value=str(v)) for k, v in sorted(self.counts.items())])
+            hardware_id=self.get_fully_qualified_name(), message="running", values=values)
         if any(k.startswith(("skipped_", "ignored_")) for k in self.counts):
             status.level = DiagnosticStatus.WARN
             status.message = "some input frames or depth images were rejected (see values)"
@@ -305,7 +312,6 @@ class ScoreHOINode(LifecycleNode):
         header = msg.header
         out = conv.result_to_msg(result, header, time.perf_counter() - t_rx)
         self._pubs["interactions"].publish(out)
-        self.counts["frames_out"] += 1
         if result.interactions:
             self._pubs["joint_states"].publish(conv.result_to_joint_states(result, header))
             for pose in conv.result_to_object_poses(result, header):
@@ -313,7 +319,9 @@ class ScoreHOINode(LifecycleNode):
             if self.config.publish_tf:
                 self._pubs["tf"].publish(conv.result_to_tf(result, header, self.config.tf_prefix))
         if self.config.publish_markers:
-            self._pubs["markers"].publish(conv.result_to_markers(result, header))
+            self._pubs["markers"].publish(conv.result_to_markers(
+                result, header, library=self.pipeline.library))
+        self.counts["frames_out"] += 1  # counted once every output of the frame is out
 
 
 def run(args: list[str] | None = None) -> None:
