@@ -342,6 +342,51 @@ def eval_(bag: Path = typer.Argument(..., exists=True, help="rosbag2 directory (
 
 
 @app.command()
+def bench(out: Path = typer.Option(..., "--out", help="output folder for bench.json"),
+          bag: Optional[Path] = typer.Option(None, "--bag", exists=True, file_okay=False,
+                                             help="rosbag2 with /camera/image_raw, camera_info "
+                                             "(and depth); default: a seeded synthetic bag"),
+          frames: int = typer.Option(8, min=1, help="frames to measure"),
+          seed: int = typer.Option(1, help="seed of the synthetic frames"),
+          paper_frames: int = typer.Option(2, min=0, help="frames also refined with `paper` "
+                                           "(the slow published schedule)"),
+          via_node: bool = typer.Option(True, help="also replay through the node process "
+                                        "(latency across processes, transport, node RSS)"),
+          device: str = typer.Option("auto", help="auto | cpu | cuda"),
+          ) -> None:
+    """Per-stage milliseconds, end-to-end FPS, latency across processes, peak RSS and
+    ratio_paper_over_fast, measured side by side in one run: DIR/bench.json."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from scorehoi_node.bench import run_bench
+
+    console = Console()
+    with Progress(console=console) as bar:
+        task = bar.add_task("benchmarking", total=frames)
+        res = run_bench(out, bag, frames, seed, paper_frames, via_node, device,
+                        progress=lambda: bar.advance(task))
+    table = Table(title=f"scorehoi bench ({res['frames']} frames, {res['machine']['device']}, "
+                        f"{res['machine']['cpu_count']} CPUs)")
+    for col in ("stage", "mean ms", "median ms", "p95 ms", "n"):
+        table.add_column(col)
+    for k, v in res["stage_ms"].items():
+        if v:
+            table.add_row(k, *(str(v[x]) for x in ("mean", "median", "p95", "n")))
+    console.print(table)
+    keys = ["end_to_end_fps", "end_to_end_fps_refine_none", "ratio_paper_over_fast",
+            "peak_rss_mb_in_process", "end_to_end_fps_node"]
+    console.print({k: res.get(k) for k in keys})
+    if "node" in res:
+        n = res["node"]
+        console.print({"node_latency_ms": n["latency_ms"],
+                       "transport_overhead_ms": n["transport_overhead_ms"],
+                       "node_peak_rss_mb": n["peak_rss_mb"]})
+    console.print(f"wrote {out / 'bench.json'}")
+
+
+@app.command()
 def train(data: list[Path] = typer.Option(..., "--data", exists=True, file_okay=False,
                                           help="folder(s) of HOIShard files (scorehoi synth "
                                           "--shards / --no-render, BEHAVE or InterCap shards)"),

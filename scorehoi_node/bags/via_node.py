@@ -77,6 +77,7 @@ class Replay:
     answered_s: dict[int, float]   # stamp [ns] -> receive time of the node's answer
     node_counts: dict[str, int]    # the node's last /diagnostics counters
     wall_s: float
+    node_peak_rss_mb: float | None = None
 
     def latency_ms(self) -> dict[int, float]:
         """stamp -> frame→message latency across processes [ms]."""
@@ -137,7 +138,18 @@ class _NodeUnderTest:
         self._log.flush()
         return "\n".join(self.log_path.read_text().splitlines()[-n:])
 
+    def peak_rss_mb(self) -> float | None:
+        """The node process's peak resident memory (VmHWM) [MB], while it runs."""
+        try:
+            for line in open(f"/proc/{self.proc.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            pass
+        return None
+
     def stop(self) -> None:
+        self.peak_rss = self.peak_rss_mb() if self.alive() else None
         if self.alive():
             os.killpg(self.proc.pid, signal.SIGINT)
             try:
@@ -296,7 +308,8 @@ def replay_through_node(bag: str | Path, out: str | Path, topics: Topics = Topic
         player.destroy_node()
         rclpy.shutdown(context=ctx)
     return Replay(recording, node_proc.log_path, len(frames), sent,
-                  {s: t for s, t in answered.items() if s in sent}, dict(counts), wall)
+                  {s: t for s, t in answered.items() if s in sent}, dict(counts), wall,
+                  node_proc.peak_rss)
 
 
 def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(),

@@ -157,3 +157,13 @@ class NodeConfig:
             typed[k] = v
         pipeline = PipelineConfig(**{k: v for k, v in typed.items() if k in pipe_names})
         return cls(pipeline=pipeline, **{k: v for k, v in typed.items() if k in node_names})
+
+
+#: numeric parameter ranges (inclusive), the same bounds `__post_init__` checks; the node
+#: declares them in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
+PARAM_RANGES: dict[str, tuple[float, float]] = {
+    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
+    "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0), "contact_threshold_m": (0.001, 0.2),
+    "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
+    "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
+}

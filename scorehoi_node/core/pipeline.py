@@ -69,6 +69,52 @@ class Pipeline:
         if self.config.refine != "none" and self.body is not None and self.library is not None:
             self._build_refiner()
 
+    #: settings `update` applies between frames without rebuilding models
+    RUNTIME_SETTINGS = ("min_person_score", "max_persons", "track_max_age", "track_min_iou",
+                        "contact_threshold_m", "min_object_confidence", "depth_body_offset_m",
+                        "refine")
+
+    def update(self, **changes) -> None:
+        """Apply new values of `RUNTIME_SETTINGS` (validated like PipelineConfig; ValueError
+        and nothing changed on a bad value or another setting)."""
+        import dataclasses
+
+        other = set(changes) - set(self.RUNTIME_SETTINGS)
+        if other:
+            raise ValueError(f"{', '.join(sorted(other))} cannot change at run time; "
+                             "reconfigure the node (deactivate, cleanup, configure)")
+        new = dataclasses.replace(self.config, **changes)  # validates
+        if new.refine != self.config.refine:
+            self.set_refine(new.refine)
+        self.config = new
+        if hasattr(self.detector, "_min_score"):
+            self.detector._min_score = new.min_person_score
+        for tracker in (self.tracker.persons, self.tracker.objects):
+            tracker.config = dataclasses.replace(tracker.config, max_age=new.track_max_age,
+                                                 min_iou=new.track_min_iou)
+        if self.library is not None:
+            from scorehoi_node.core.estimate.contacts import ContactConfig
+
+            self._contact_config = ContactConfig(threshold_m=new.contact_threshold_m)
+
+    def set_refine(self, mode: str) -> None:
+        """Switch the refinement ("none", "fast", "paper", ...) without rebuilding the rest
+        (the prior is loaded once). Raises ValueError / CheckpointError and keeps the current
+        mode on failure."""
+        import dataclasses
+
+        new = dataclasses.replace(self.config, refine=mode)  # validates the mode
+        old = (self.config, self.refiner)
+        self.config = new
+        try:
+            if mode == "none" or self.body is None or self.library is None:
+                self.refiner = None
+            else:
+                self._build_refiner()
+        except Exception:
+            self.config, self.refiner = old
+            raise
+
     def _build_refiner(self) -> None:
         """Load the diffusion prior (raises `CheckpointError` with a one-line reason)."""
         from scorehoi_node.core.refine import Refiner, preset
@@ -92,7 +138,9 @@ class Pipeline:
     def _load_prior(self):
         from scorehoi_node.core.diffusion.model import load_prior
 
-        return load_prior(self.body, self.config.denoiser_checkpoint or None)
+        if self.prior is None:
+            self.prior = load_prior(self.body, self.config.denoiser_checkpoint or None)
+        return self.prior
 
     def step(self, frame: Frame, external: Detections | None = None) -> FrameResult:
         """Reconstruct every person (and their object) in one frame.

@@ -18,7 +18,9 @@ from collections import Counter, OrderedDict
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -27,12 +29,17 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from scorehoi_msgs.msg import HumanObjectInteractionArray
-from scorehoi_node.core.config import NodeConfig, PipelineConfig
+from scorehoi_node.core.config import PARAM_RANGES, NodeConfig, PipelineConfig
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Frame
 from scorehoi_node.ros import conversions as conv
 
 NODE_NAME = "scorehoi"
+#: parameters that take effect at once while the node is configured (thresholds, publishing);
+#: the others are read on configure
+RUNTIME_PARAMETERS = frozenset(Pipeline.RUNTIME_SETTINGS) | {
+    "publish_markers", "publish_tf", "warn_throttle_s", "depth_sync_tolerance_s"}
+STAMP_RESET_S = 5.0  # an image stamp this much older than the last one: a restarted clock
 
 
 def _descriptions() -> dict[str, str]:
@@ -53,10 +60,25 @@ class ScoreHOINode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         docs = _descriptions()
         for name, default in NodeConfig().to_flat_dict().items():
-            # dynamic typing: a wrongly typed value reaches NodeConfig's validation, which
-            # rejects it with a one-line error, instead of an exception at construction
-            self.declare_parameter(name, default, ParameterDescriptor(
-                description=docs.get(name, name), dynamic_typing=True))
+            desc = ParameterDescriptor(description=docs.get(name, name))
+            if name in PARAM_RANGES:
+                lo, hi = PARAM_RANGES[name]
+                if isinstance(default, int) and not isinstance(default, bool):
+                    desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi))]
+                else:
+                    desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
+                                                                    to_value=float(hi))]
+            desc.additional_constraints = (
+                "changes at run time" if name in RUNTIME_PARAMETERS
+                else "read on configure (deactivate, cleanup, configure to change)")
+            try:
+                self.declare_parameter(name, default, desc)
+            except (InvalidParameterValueException, InvalidParameterTypeException):
+                # a bad value from the parameters file: declared untyped so that configure
+                # rejects it with one line and the node stays up to be fixed
+                self.declare_parameter(name, default, ParameterDescriptor(
+                    description=desc.description, dynamic_typing=True))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.config: NodeConfig | None = None
         self.pipeline: Pipeline | None = None
         self._subs: dict = {}
@@ -72,6 +94,34 @@ class ScoreHOINode(LifecycleNode):
         self.counts: Counter[str] = Counter()
         self._last_warn: dict[str, float] = {}
         self._diag_timer = None
+        self._last_stamp: int | None = None
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Validate and apply parameter changes. Unconfigured: anything valid is taken (read on
+        configure). Configured: runtime parameters apply between frames; others are refused
+        with the reason."""
+        if self.config is None:
+            return SetParametersResult(successful=True)
+        changes = {p.name: p.value for p in params}
+        static = sorted(set(changes) - RUNTIME_PARAMETERS)
+        if static:
+            return SetParametersResult(successful=False, reason=(
+                f"{', '.join(static)} is read on configure; deactivate, cleanup, set it, "
+                "configure"))
+        try:
+            values = {**self.config.to_flat_dict(), **changes}
+            new = NodeConfig.from_flat_dict(values)
+            pipe = {k: v for k, v in changes.items() if k in Pipeline.RUNTIME_SETTINGS}
+            if pipe and self.pipeline is not None:
+                # a frame in flight finishes with the objects it already holds; the next
+                # frame reads the new settings
+                self.pipeline.update(**pipe)
+        except Exception as e:  # ValueError, CheckpointError: refused with one line
+            return SetParametersResult(successful=False, reason=str(e).splitlines()[0])
+        self.config = new
+        self.get_logger().info("parameters changed: " + ", ".join(
+            f"{k}={v}" for k, v in sorted(changes.items())))
+        return SetParametersResult(successful=True)
 
     @staticmethod
     def default(name: str):
@@ -109,8 +159,10 @@ class ScoreHOINode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         cfg = self.config
+        # depth 10: the callback takes every image DDS delivers (it only swaps a slot), so a
+        # frame replaced by a newer one is counted (dropped_superseded), not lost in DDS
         qos = QoSProfile(
-            depth=1, history=HistoryPolicy.KEEP_LAST,
+            depth=10, history=HistoryPolicy.KEEP_LAST,
             reliability=(ReliabilityPolicy.RELIABLE if cfg.image_qos == "reliable"
                          else ReliabilityPolicy.BEST_EFFORT))
         self._subs = {
@@ -129,6 +181,7 @@ class ScoreHOINode(LifecycleNode):
             self._subs["detections"] = self.create_subscription(
                 Detection2DArray, "detections", self.detections_callback, side_qos)
         self._running = True
+        self._last_stamp = None
         self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
         self._worker.start()
         self._diag_timer = self.create_timer(cfg.diagnostics_period_s,
@@ -160,6 +213,7 @@ class ScoreHOINode(LifecycleNode):
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
+        self.config = None  # every parameter may change until the next configure
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -272,8 +326,27 @@ class ScoreHOINode(LifecycleNode):
             except Exception as e:  # the node never dies on one frame
                 self._warn("internal_error", f"{type(e).__name__}: {e}")
 
+    def _stale(self, stamp: int) -> bool:
+        """Duplicate or out-of-order image stamps are skipped (counted); a jump back by more
+        than `STAMP_RESET_S` is a restarted clock (bag loop, sim reset) and is accepted."""
+        last = self._last_stamp
+        if last is not None and stamp <= last and last - stamp <= STAMP_RESET_S * 1e9:
+            if stamp == last:
+                self._warn("duplicate_stamp", f"image stamp {stamp} ns was already processed")
+            else:
+                self._warn("out_of_order_stamp", f"image stamp {stamp} ns is older than the "
+                           f"last processed one ({last} ns)")
+            return True
+        if last is not None and stamp < last:
+            self.get_logger().warning(f"image stamps jumped back by {(last - stamp) / 1e9:.1f} s "
+                                      "(clock reset or bag loop); continuing from there")
+        self._last_stamp = stamp
+        return False
+
     def _process(self, msg: Image, t_rx: float, info: CameraInfo | None, side: dict) -> None:
         depth_msg = side.get("depth")
+        if self._stale(conv.stamp_to_ns(msg.header.stamp)):
+            return
         if info is None:
             self._warn("no_camera_info", "no camera_info received yet on camera/camera_info")
             return

@@ -48,3 +48,47 @@ def test_bad_parameters_fail_configure_without_killing_the_node(ctx, name, value
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
     finally:
         node.destroy_node()
+
+
+def test_parameters_have_ranges_and_thresholds_change_at_run_time(ctx):
+    node = ScoreHOINode(context=ctx)
+    try:
+        (d,) = node.describe_parameters(["contact_threshold_m"])
+        assert d.floating_point_range[0].from_value == pytest.approx(0.001)
+        assert d.floating_point_range[0].to_value == pytest.approx(0.2)
+        assert "run time" in d.additional_constraints and d.description
+        (d,) = node.describe_parameters(["max_persons"])
+        assert (d.integer_range[0].from_value, d.integer_range[0].to_value) == (1, 64)
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
+        # out of range: refused by the descriptor, nothing changes
+        (r,) = node.set_parameters([Parameter("contact_threshold_m", value=0.5)])
+        assert not r.successful
+        assert node.pipeline._contact_config.threshold_m == pytest.approx(
+            node.config.pipeline.contact_threshold_m)
+        # thresholds apply to the running pipeline
+        (r,) = node.set_parameters([Parameter("contact_threshold_m", value=0.03)])
+        assert r.successful, r.reason
+        assert node.pipeline._contact_config.threshold_m == pytest.approx(0.03)
+        assert node.config.pipeline.contact_threshold_m == pytest.approx(0.03)
+        (r,) = node.set_parameters([Parameter("min_person_score", value=0.8)])
+        assert r.successful and node.pipeline.detector._min_score == pytest.approx(0.8)
+        (r,) = node.set_parameters([Parameter("refine", value="none")])
+        assert r.successful and node.pipeline.refiner is None
+        (r,) = node.set_parameters([Parameter("refine", value="bogus")])
+        assert not r.successful and "refine" in r.reason and node.pipeline.config.refine == "none"
+        (r,) = node.set_parameters([Parameter("publish_markers", value=False)])
+        assert r.successful and node.config.publish_markers is False
+        # model choices are read on configure: refused with the way to change them
+        (r,) = node.set_parameters([Parameter("detector", value="mediapipe")])
+        assert not r.successful and "configure" in r.reason
+        assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        (r,) = node.set_parameters([Parameter("image_qos", value="best_effort")])
+        assert r.successful
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node.config.image_qos == "best_effort"
+        assert node.config.pipeline.contact_threshold_m == pytest.approx(0.03)
+    finally:
+        node.trigger_shutdown()
+        node.destroy_node()

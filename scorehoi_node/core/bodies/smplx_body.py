@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -88,14 +87,34 @@ def resolve_model_file(model_type: str, model_path: str | Path | None, gender: s
                             f"and pass its path as model_path")
 
 
+# scipy sparse matrices (J_regressor of SMPL/SMPL-H pickles) are the only non-numpy objects
+# a chumpy-free model pickle may hold
+_SPARSE_GLOBALS = frozenset({("scipy.sparse._csc", "csc_matrix"), ("scipy.sparse.csc", "csc_matrix"),
+                             ("scipy.sparse._csr", "csr_matrix"), ("scipy.sparse.csr", "csr_matrix")})
+
+
 def _load_model_data(path: Path) -> dict[str, object]:
-    """Arrays of an SMPL-family .npz or .pkl (chumpy-free pickles) as a plain dict."""
+    """Arrays of an SMPL-family .npz or .pkl (chumpy-free pickles) as a plain dict.
+
+    Never executes code from the file: .npz arrays load with allow_pickle=False (object arrays,
+    metadata such as `joint2num`, are skipped) and .pkl files through an unpickler that only
+    rebuilds numpy arrays and scipy sparse matrices."""
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=True) as data:
-            return {key: data[key] for key in data.files}
+        out = {}
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                try:
+                    out[key] = data[key]
+                except ValueError:  # an object array: needs pickle, not model data we use
+                    continue
+        return out
     if path.suffix == ".pkl":
-        with open(path, "rb") as handle:
-            return dict(pickle.load(handle, encoding="latin1"))
+        from scorehoi_node.core.data.behave import load_fit_pickle
+
+        data = load_fit_pickle(path, extra_globals=_SPARSE_GLOBALS)
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a dict of model arrays, got {type(data).__name__}")
+        return dict(data)
     raise ValueError(f"unsupported model file extension {path.suffix!r} ({path}); use .npz or .pkl")
 
 

@@ -124,18 +124,23 @@ _ALLOWED_PICKLE_GLOBALS = frozenset({
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy array/scalar reconstruction globals."""
+    """Unpickler that resolves only numpy array/scalar reconstruction globals (plus `extra`
+    (module, name) pairs)."""
+
+    def __init__(self, *args, extra: frozenset = frozenset(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._allowed = _ALLOWED_PICKLE_GLOBALS | extra
 
     def find_class(self, module: str, name: str) -> object:
         canonical = module
         if canonical == "numpy.core" or canonical.startswith("numpy.core."):
             canonical = "numpy._core" + canonical[len("numpy.core"):]  # numpy 1.x pickles
-        if (canonical, name) not in _ALLOWED_PICKLE_GLOBALS:
+        if (canonical, name) not in self._allowed:
             raise pickle.UnpicklingError(f"refusing global {module}.{name}")
         return super().find_class(canonical, name)
 
 
-def load_fit_pickle(path: str | Path) -> object:
+def load_fit_pickle(path: str | Path, extra_globals: frozenset = frozenset()) -> object:
     """Load a dataset fit pickle that may only contain numpy arrays, scalars and containers.
 
     Python 2 pickles load too (bytes decoded as latin-1, as numpy requires).
@@ -149,7 +154,8 @@ def load_fit_pickle(path: str | Path) -> object:
         raise FileNotFoundError(f"fit pickle not found: {path}")
     data = path.read_bytes()
     try:
-        return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+        return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1",
+                                   extra=extra_globals).load()
     except pickle.UnpicklingError as exc:
         raise ValueError(f"{path}: unsafe or corrupt pickle ({exc}); only numpy arrays, numbers, "
                          "strings, lists and dicts are accepted") from None

@@ -1,0 +1,186 @@
+"""`scorehoi bench --out DIR`: where the time goes, measured side by side in one run.
+
+In-process, on the same frames (a seeded synthetic RGB-D bag, or `--bag`):
+  image conversion (sensor_msgs/Image -> numpy), detection, initial estimate (human, object,
+  contacts), refinement none / fast / paper (paper on the first frames where `fast` refined,
+  so `ratio_paper_over_fast` compares the same frames), message building (interactions,
+  markers, TF, joint states) and publishing (CDR serialization, what rclpy does in publish).
+Across processes: the bag replayed through the node (`scorehoi eval --via-node` machinery,
+flow pacing): frame→message latency, the node's own processing time, transport overhead
+(latency - processing time), the node's throughput and peak RSS.
+
+Everything lands in `DIR/bench.json`; nothing here asserts a target (the README reports them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _stats(values) -> dict | None:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if not v.size:
+        return None
+    return {"mean": round(float(v.mean()), 2), "median": round(float(np.median(v)), 2),
+            "p95": round(float(np.percentile(v, 95)), 2), "n": int(v.size)}
+
+
+def _machine(device: str) -> dict:
+    import torch
+
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "device": device,
+            "cuda_available": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    try:
+        info["cpu_model"] = next(line.split(":", 1)[1].strip()
+                                 for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return info
+
+
+def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1,
+              paper_frames: int = 2, via_node: bool = True, device: str = "auto",
+              progress=None) -> dict:
+    """Measure and write `out/bench.json`; returns its content."""
+    from rclpy.serialization import serialize_message
+
+    from scorehoi_node.bags.evaluate import Topics, bag_frames
+    from scorehoi_node.core.config import PipelineConfig
+    from scorehoi_node.core.pipeline import Pipeline
+    from scorehoi_node.core.types import Frame
+    from scorehoi_node.ros import conversions as conv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if bag is None:
+        bag = out / "frames" / "bag"
+        if not bag.exists():
+            from scorehoi_node.cli import synth
+
+            synth(out=out / "frames", frames=frames, seed=seed, shards=False, seq_len=frames,
+                  width=640, height=480, shard_size=256)
+    items = [bf for bf in bag_frames(bag, Topics()) if bf.camera_info is not None][:frames]
+    if not items:
+        raise ValueError(f"{bag} has no image with a camera_info")
+    pipeline = Pipeline(PipelineConfig(refine="fast", device=device))
+    rows = []
+    # warm-up (graph construction, allocator, first-call caches) is not measured
+    w = items[0]
+    pipeline.step(Frame(conv.image_to_rgb(w.image), conv.camera_info_to_intrinsics(w.camera_info),
+                        w.stamp_ns, w.image.header.frame_id))
+    paper_done = 0
+    for bf in items:
+        row: dict = {"stamp_ns": bf.stamp_ns}
+        t0 = time.perf_counter()
+        rgb = conv.image_to_rgb(bf.image)
+        camera = conv.camera_info_to_intrinsics(bf.camera_info)
+        depth = conv.depth_to_metres(bf.depth) if bf.depth is not None else None
+        row["image_conversion"] = 1e3 * (time.perf_counter() - t0)
+        frame = Frame(rgb, camera, bf.stamp_ns, bf.image.header.frame_id, depth)
+        for mode in ("none", "fast", "paper"):
+            if mode == "paper" and (paper_done >= paper_frames or not row.get("refined")):
+                continue
+            pipeline.set_refine(mode)
+            pipeline.tracker.reset()  # the same frame three times: same track each time
+            t0 = time.perf_counter()
+            result = pipeline.step(frame)
+            total = 1e3 * (time.perf_counter() - t0)
+            st = result.stage_ms
+            if mode == "none":
+                row["detection"] = st.get("detect")
+                row["initial_estimate"] = sum(st.get(k, 0.0) for k in ("human", "object",
+                                                                        "contacts"))
+                row["pipeline_none"] = total
+            refined = any(i.refinement == mode for i in result.interactions)
+            if mode == "fast":
+                row["refined"] = refined
+                row["pipeline_fast"] = total
+                fast_result = result
+            if mode != "none" and refined:
+                row[f"refinement_{mode}"] = st.get("refine")
+            if mode == "paper":
+                paper_done += 1
+        header = conv.Header(frame_id=frame.frame_id)
+        t0 = time.perf_counter()
+        msgs = [conv.result_to_msg(fast_result, header, 0.0),
+                conv.result_to_markers(fast_result, header, library=pipeline.library),
+                conv.result_to_tf(fast_result, header, "scorehoi"),
+                conv.result_to_joint_states(fast_result, header)]
+        row["message_building"] = 1e3 * (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        row["publish_bytes"] = sum(len(serialize_message(m)) for m in msgs)
+        row["publish_serialize"] = 1e3 * (time.perf_counter() - t0)
+        rows.append(row)
+        if progress is not None:
+            progress()
+    pipeline.close()
+    stages = ("image_conversion", "detection", "initial_estimate", "refinement_fast",
+              "refinement_paper", "message_building", "publish_serialize")
+    stage_ms = {k: _stats(r.get(k) for r in rows) for k in stages}
+    paired = [(r["refinement_paper"], r["refinement_fast"]) for r in rows
+              if r.get("refinement_paper") and r.get("refinement_fast")]
+    per_frame_fast = [r["image_conversion"] + r["pipeline_fast"] + r["message_building"]
+                      + r["publish_serialize"] for r in rows]
+    per_frame_none = [r["image_conversion"] + r["pipeline_none"] + r["message_building"]
+                      + r["publish_serialize"] for r in rows]
+    result = {
+        "machine": _machine(pipeline.config.device),
+        "bag": str(bag),
+        "frames": len(rows),
+        "frames_refined": int(sum(bool(r.get("refined")) for r in rows)),
+        "stage_ms": stage_ms,
+        "ratio_paper_over_fast": (round(float(np.mean([p for p, _ in paired])
+                                              / np.mean([f for _, f in paired])), 2)
+                                  if paired else None),
+        "ratio_frames": len(paired),
+        "end_to_end_fps": round(1e3 / float(np.mean(per_frame_fast)), 3),
+        "end_to_end_fps_refine_none": round(1e3 / float(np.mean(per_frame_none)), 3),
+        "message_bytes": _stats(r["publish_bytes"] for r in rows),
+        "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                        / 1024, 1),
+        "per_frame": rows,
+    }
+    if via_node:
+        result["node"] = _node_bench(bag, out / "node_replay", len(rows))
+        result["end_to_end_fps_node"] = result["node"]["fps"]
+    (out / "bench.json").write_text(json.dumps(result, indent=2, default=float))
+    return result
+
+
+def _node_bench(bag: Path, out: Path, frames: int) -> dict:
+    """Replay through the node process (refine fast, flow pacing): latency, transport."""
+    import shutil
+
+    from scorehoi_node.bags.io import read_messages
+    from scorehoi_node.bags.via_node import ReplayOptions, replay_through_node
+    from scorehoi_node.ros import conversions as conv
+
+    if out.exists():
+        shutil.rmtree(out)
+    rep = replay_through_node(bag, out, opts=ReplayOptions(overrides={"refine": "fast"}))
+    processing = {}
+    for _, _, _, msg in read_messages(rep.recording, ["/scorehoi_eval/scorehoi/interactions"]):
+        if msg.interactions:
+            processing[conv.stamp_to_ns(msg.header.stamp)] = 1e3 * msg.interactions[0].processing_time
+    latency = rep.latency_ms()
+    transport = [latency[s] - processing[s] for s in latency if s in processing]
+    return {
+        "frames_in": rep.frames_in, "frames_out": len(rep.answered_s),
+        "fps": round(len(rep.answered_s) / rep.wall_s, 3) if rep.wall_s > 0 else None,
+        "latency_ms": _stats(latency.values()),
+        "processing_ms": _stats(processing.values()),
+        "transport_overhead_ms": _stats(transport),
+        "peak_rss_mb": rep.node_peak_rss_mb,
+        "node_counters": rep.node_counts,
+    }
