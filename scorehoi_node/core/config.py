@@ -60,6 +60,11 @@ class PipelineConfig:
         contact_threshold_m: signed distance at which a contact's probability is 0.5 [m].
         min_object_confidence: object fits of unlabelled depth clusters (object_source rgbd)
             below this confidence are dropped: a cluster no template explains is no object.
+        keyframe_interval: temporal warm start of the object stage: between keyframes, a
+            tracked person's object starts from last frame's solution (its pose relative to the
+            pelvis, carried along with the person) and only that template is refined by ICP;
+            every this many frames of a track (and whenever the warm fit scores below
+            min_object_confidence) the full template search runs. 1 = always search.
     """
 
     detector: str = "mediapipe"
@@ -77,6 +82,7 @@ class PipelineConfig:
     object_source: str = "rgbd"
     contact_threshold_m: float = 0.03
     min_object_confidence: float = 0.5
+    keyframe_interval: int = 8
 
     def __post_init__(self) -> None:
         _choice("detector", self.detector, DETECTORS)
@@ -92,6 +98,7 @@ class PipelineConfig:
         _choice("object_source", self.object_source, OBJECT_SOURCES)
         _in_range("contact_threshold_m", self.contact_threshold_m, 0.001, 0.2)
         _in_range("min_object_confidence", self.min_object_confidence, 0.0, 1.0)
+        _in_range("keyframe_interval", self.keyframe_interval, 1, 1000)
 
 
 @dataclass(frozen=True)
@@ -165,5 +172,6 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
     "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0), "contact_threshold_m": (0.001, 0.2),
     "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
+    "keyframe_interval": (1, 1000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
 }

@@ -66,13 +66,16 @@ class Pipeline:
         self.refiner = None
         self.prior = None
         self.refine_failures = 0  # refinements that produced non-finite states (initial kept)
+        # temporal warm start: track id -> last frame's object relative to the pelvis
+        self._warm: dict[int, _WarmObject] = {}
+        self.warm_stats = {"warm": 0, "keyframe": 0, "warm_rejected": 0}
         if self.config.refine != "none" and self.body is not None and self.library is not None:
             self._build_refiner()
 
     #: settings `update` applies between frames without rebuilding models
     RUNTIME_SETTINGS = ("min_person_score", "max_persons", "track_max_age", "track_min_iou",
                         "contact_threshold_m", "min_object_confidence", "depth_body_offset_m",
-                        "refine")
+                        "refine", "keyframe_interval")
 
     def update(self, **changes) -> None:
         """Apply new values of `RUNTIME_SETTINGS` (validated like PipelineConfig; ValueError
@@ -173,7 +176,7 @@ class Pipeline:
                 continue
             t_obj = time.perf_counter()
             clock["human"] += t_obj - t
-            found = self._object(person, human, frame, detections)
+            found = self._object(person, human, frame, detections, int(track_ids[i]))
             obj = found.estimate if found is not None else None
             t_con = time.perf_counter()
             clock["object"] += t_con - t_obj
@@ -191,9 +194,12 @@ class Pipeline:
                 if refined is not None:
                     contacts, penetration = self._contacts(human, obj)
                 clock["contacts"] += time.perf_counter() - t_con
+            self._remember(int(track_ids[i]), found)
             interactions.append(Interaction(
                 track_id=int(track_ids[i]), human=human, obj=obj, contacts=contacts,
                 penetration_depth=penetration, refinement=refinement))
+        live = set(int(t) for t in track_ids)
+        self._warm = {k: v for k, v in self._warm.items() if k in live}
         stage_ms.update({k: v * 1e3 for k, v in clock.items()})
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                            interactions=interactions, detections=detections, stage_ms=stage_ms)
@@ -251,8 +257,27 @@ class Pipeline:
                                   self.config.depth_body_offset_m)
         return self._fitter.fit(person, frame.camera, frame.depth).human
 
+    def _remember(self, track: int, found: "FoundObject | None") -> None:
+        """Keep this frame's measured object pose (before refinement: the fit to this frame's
+        depth) as the next frame's starting point."""
+        if found is None:
+            self._warm.pop(track, None)
+            return
+        prev = self._warm.get(track)
+        age = 0 if found.keyframe else (prev.age + 1 if prev is not None else 0)
+        o = found.estimate
+        self._warm[track] = _WarmObject(o.template_id, o.rotation, o.translation, age)
+
+    def _warm_start(self, track: int, human: HumanEstimate):
+        """(template id, R, t, min score) from last frame, or None when a keyframe is due."""
+        prev = self._warm.get(track)
+        if prev is None or prev.age + 1 >= self.config.keyframe_interval:
+            return None
+        return (prev.template_id, prev.rotation, prev.translation,
+                self.config.min_object_confidence)
+
     def _object(self, person: PersonDetection, human: HumanEstimate, frame: Frame,
-                detections: Detections) -> "FoundObject | None":
+                detections: Detections, track: int = 0) -> "FoundObject | None":
         """The object in this person's hands, or None: the detected object (ultralytics mask or
         external box) nearest the wrists, else the depth cluster touching the hands."""
         if self.library is None:
@@ -289,14 +314,33 @@ class Pipeline:
         if not found:
             return None
         best = found[0]
-        obj = estimate_object(frame.camera, self.library, class_name=None, points=best.points,
-                              mask=best.detection.mask)
+        warm = self._warm_start(track, human)
+        obj = None
+        if warm is not None:
+            obj = estimate_object(frame.camera, self.library, class_name=None,
+                                  points=best.points, mask=best.detection.mask, warm=warm)
+            self.warm_stats["warm" if obj is not None else "warm_rejected"] += 1
+        keyframe = obj is None
+        if keyframe:  # no usable warm start: search every template and yaw
+            self.warm_stats["keyframe"] += 1
+            obj = estimate_object(frame.camera, self.library, class_name=None,
+                                  points=best.points, mask=best.detection.mask)
         if obj is None or obj.confidence < self.config.min_object_confidence:
             return None  # a depth cluster that no template explains is not an object
-        return FoundObject(obj, best.detection.mask, best.points)
+        return FoundObject(obj, best.detection.mask, best.points, keyframe)
 
     def close(self) -> None:
         self.detector.close()
+
+
+@dataclass(frozen=True)
+class _WarmObject:
+    """Last frame's measured object of one track (camera frame)."""
+
+    template_id: str
+    rotation: np.ndarray
+    translation: np.ndarray
+    age: int  # frames since the last full template search
 
 
 @dataclass(frozen=True)
@@ -312,6 +356,7 @@ class FoundObject:
     estimate: ObjectEstimate
     mask: np.ndarray | None
     points: np.ndarray | None
+    keyframe: bool = True  # found by the full template search (not a warm start)
 
 
 def _keypoints(person: PersonDetection):

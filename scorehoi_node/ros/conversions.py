@@ -261,7 +261,7 @@ def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0
                          action=Marker.ADD, color=HUMAN_COLOR, lifetime=life)
             tri.pose.orientation.w = 1.0
             tri.scale = Vector3(x=1.0, y=1.0, z=1.0)
-            tri.points = [_point(p) for p in h.vertices[h.faces.reshape(-1)]]
+            tri.points = _triangle_points(h.vertices, h.faces)
             markers.append(tri)
         bones = Marker(header=header, ns="human_skeleton", id=tid, type=Marker.LINE_LIST,
                        action=Marker.ADD, color=HUMAN_COLOR, lifetime=life)
@@ -282,7 +282,7 @@ def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0
                           action=Marker.ADD, color=OBJECT_COLOR, lifetime=life,
                           pose=_pose(inter.obj.rotation, inter.obj.translation),
                           scale=Vector3(x=1.0, y=1.0, z=1.0))
-            mesh.points = [_point(p) for p in tmpl.vertices[tmpl.faces.reshape(-1)]]
+            mesh.points = _triangle_points(tmpl.vertices, tmpl.faces)
             markers.append(mesh)
         elif inter.obj is not None:
             box = Marker(header=header, ns="object", id=tid, type=Marker.CUBE, action=Marker.ADD,
@@ -298,6 +298,14 @@ def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0
             c.points = [_point(x.human_point) for x in inter.contacts]
             markers.append(c)
     return MarkerArray(markers=markers)
+
+
+def _triangle_points(vertices: np.ndarray, faces: np.ndarray) -> list[Point]:
+    """TRIANGLE_LIST points: one Point per vertex, shared by the triangles that use it (a
+    marker cannot index vertices; building one Point per vertex instead of per corner cuts the
+    Python work ~6x on a body mesh)."""
+    pts = [Point(x=x, y=y, z=z) for x, y, z in np.asarray(vertices, np.float64).tolist()]
+    return [pts[i] for i in np.asarray(faces).reshape(-1).tolist()]
 
 
 def _template(library, template_id: str):

@@ -206,3 +206,25 @@ def test_contacts_reject_bad_inputs(setup):
                           library.by_id(gt.obj.template_id))
     with pytest.raises(ValueError, match="threshold_m"):
         ContactConfig(threshold_m=0.0)
+
+
+def test_warm_start_refines_from_last_pose_and_refuses_a_bad_one(setup):
+    """The temporal warm start: ICP from a nearby pose (last frame's) with the known template
+    lands on the object; a start that explains nothing gives None (the pipeline then runs the
+    full search) instead of a bad fit."""
+    from scipy.spatial.transform import Rotation
+
+    library, _, frames, _ = setup
+    for f in frames[:3]:
+        tid = f.scene.object_id
+        R = Rotation.from_rotvec([0.0, 0.15, 0.0]).as_matrix() @ f.object_rotmat.astype(float)
+        t = f.object_transl + np.array([0.03, -0.02, 0.03])
+        est = estimate_object(f.camera, library, class_name=None, points=_object_points(f),
+                              floor_plane=f.floor_plane, warm=(tid, R, t, 0.3))
+        assert est is not None and est.template_id == tid
+        assert np.linalg.norm(est.translation - f.object_transl) < 0.03
+        assert _chamfer_cm(library, f, est) < 4.0
+        far = estimate_object(f.camera, library, class_name=None, points=_object_points(f),
+                              floor_plane=f.floor_plane,
+                              warm=(tid, R, t + np.array([1.5, 0.0, 0.0]), 0.3))
+        assert far is None

@@ -73,3 +73,26 @@ def test_a_corrupt_checkpoint_fails_with_one_clear_line(tmp_path):
     with pytest.raises(CheckpointError) as e:
         Pipeline(PipelineConfig(refine="fast", denoiser_checkpoint=str(bad)))
     assert "\n" not in str(e.value) and str(bad) in str(e.value)
+
+
+@pytest.mark.slow
+def test_object_warm_start_between_keyframes(rendered):
+    """A tracked person's object starts from last frame's pose between keyframes: on a still
+    frame the warm fit is accepted and agrees with the full search; keyframe_interval 1
+    searches every frame."""
+    sf, _ = rendered
+    frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth)
+    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=3))
+    try:
+        objs = [pipe.step(frame).interactions[0].obj for _ in range(4)]
+        assert all(o is not None for o in objs), "the depth path must find the held object"
+        # frame 1: full search; 2, 3: warm; 4: keyframe again (3 frames since the search)
+        assert pipe.warm_stats == {"warm": 2, "keyframe": 2, "warm_rejected": 0}
+        for o in objs[1:]:
+            assert o.template_id == objs[0].template_id
+            assert np.linalg.norm(o.translation - objs[0].translation) < 0.02
+        pipe.update(keyframe_interval=1)
+        pipe.step(frame)
+        assert pipe.warm_stats["keyframe"] == 3 and pipe.warm_stats["warm"] == 2
+    finally:
+        pipe.close()

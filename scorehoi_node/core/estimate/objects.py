@@ -372,6 +372,15 @@ class _PointFitter:
             centre += c * axis
         return centre - R @ centre_local
 
+    def refine_from(self, template: ObjectTemplate, R: np.ndarray, t: np.ndarray) -> ObjectFit:
+        """ICP from a given placement (a warm start, e.g. last frame's pose), then score."""
+        cfg = self.cfg
+        dof = "yaw" if cfg.upright == "always" or (
+            cfg.upright == "floor_objects" and template.rests_on_floor) else "free"
+        for _ in range(cfg.icp_iterations):
+            R, t = self._step(template, R, t, dof)
+        return self.score(template, R, t)
+
     def fit(self, template: ObjectTemplate) -> ObjectFit:
         cfg = self.cfg
         view = self.centroid / np.linalg.norm(self.centroid)
@@ -518,7 +527,9 @@ def _place_rgb(camera: CameraIntrinsics, template: ObjectTemplate, box: np.ndarr
 def estimate_object(camera: CameraIntrinsics, library: ObjectLibrary, *, class_name: str | None,
                     points: np.ndarray | None = None, mask: np.ndarray | None = None,
                     hands: np.ndarray | None = None, floor_plane: np.ndarray | None = None,
-                    config: ObjectFitConfig = ObjectFitConfig()) -> ObjectEstimate | None:
+                    config: ObjectFitConfig = ObjectFitConfig(),
+                    warm: tuple[str, np.ndarray, np.ndarray, float] | None = None
+                    ) -> ObjectEstimate | None:
     """Initial template and 6-DoF pose of one segmented object (see the module docstring).
 
     Args:
@@ -532,6 +543,10 @@ def estimate_object(camera: CameraIntrinsics, library: ObjectLibrary, *, class_n
         hands: (K, 3) camera-frame hand positions [m] (RGB path; non-finite rows ignored).
         floor_plane: (4,) (n, d), n.x + d = 0 on the floor, n pointing up; None -> up = -y.
         config: fit settings.
+        warm: (template id, rotation, translation, minimum score) of a predicted placement
+            (last frame's object carried along with the person): ICP starts there with that
+            template only (depth path) and the result is returned when it scores at least the
+            minimum, else None — no search. Without it every template and yaw is searched.
 
     Returns:
         The estimate (translation = template origin, the centre of its bottom face, camera
@@ -555,12 +570,25 @@ def estimate_object(camera: CameraIntrinsics, library: ObjectLibrary, *, class_n
     if points is not None:
         pts = _clean_points(points)
         if len(pts) >= config.min_points:
-            best = fit_points(camera, templates, pts, floor_plane, config)[0]
+            if warm is not None:
+                if warm[0] not in library.ids:
+                    return None
+                sub = pts
+                if len(sub) > config.max_points:
+                    rng = np.random.default_rng(config.seed)
+                    sub = sub[np.sort(rng.choice(len(sub), config.max_points, replace=False))]
+                fitter = _PointFitter(camera, sub, up, _floor_offset(floor_plane), config)
+                best = fitter.refine_from(library.by_id(warm[0]), np.asarray(warm[1], np.float64),
+                                          np.asarray(warm[2], np.float64))
+                if best.score < warm[3]:
+                    return None
+            else:
+                best = fit_points(camera, templates, pts, floor_plane, config)[0]
             return ObjectEstimate(
                 class_name=out_class(best.template), template_id=best.template.id,
                 rotation=best.rotation, translation=best.translation,
                 extent=best.template.extent.astype(np.float64), confidence=best.score)
-    if mask is None or not mask.any():
+    if mask is None or not mask.any() or warm is not None:
         return None
 
     if hands is not None:
