@@ -35,10 +35,15 @@ class CameraIntrinsics:
             raise ValueError("camera matrix contains NaN or inf")
         if K[0, 0] <= 0 or K[1, 1] <= 0:
             raise ValueError(f"focal lengths must be positive, got fx={K[0, 0]} fy={K[1, 1]}")
+        if not np.allclose(K[2], [0.0, 0.0, 1.0], atol=1e-6):
+            raise ValueError(f"camera matrix's last row must be [0, 0, 1], got {K[2].tolist()}")
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+        dist = np.asarray(self.distortion, dtype=np.float64).reshape(-1)
+        if not np.all(np.isfinite(dist)):
+            raise ValueError("distortion coefficients contain NaN or inf")
         object.__setattr__(self, "K", K)
-        object.__setattr__(self, "distortion", np.asarray(self.distortion, dtype=np.float64))
+        object.__setattr__(self, "distortion", dist)
 
     @property
     def fx(self) -> float:
