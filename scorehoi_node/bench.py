@@ -135,7 +135,7 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
     per_frame_none = [r["image_conversion"] + r["pipeline_none"] + r["message_building"]
                       + r["publish_serialize"] for r in rows]
     result = {
-        "machine": _machine(pipeline.config.device),
+        "machine": _machine(str(pipeline.device)),
         "bag": str(bag),
         "frames": len(rows),
         "frames_refined": int(sum(bool(r.get("refined")) for r in rows)),

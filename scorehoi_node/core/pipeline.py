@@ -33,6 +33,7 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig | None = None, detector: Detector | None = None):
         self.config = config or PipelineConfig()
+        self.device = resolve_device(self.config.device)
         self.detector = detector if detector is not None else make_detector(self.config)
         self.tracker = DetectionTracker(TrackerConfig(max_age=self.config.track_max_age,
                                                       min_iou=self.config.track_min_iou))
@@ -45,10 +46,12 @@ class Pipeline:
 
             try:
                 self.object_detector = UltralyticsSegDetector(
-                    self.config.ultralytics_weights,
-                    device="auto" if self.config.device == "auto" else self.config.device)
+                    self.config.ultralytics_weights, device=str(self.device))
             except DetectorUnavailable as e:
                 self.notes.append(f"object_source=ultralytics unavailable ({e}); using rgbd")
+        if self.device.type == "cuda":
+            self.notes.append(f"device {self.device}: the ultralytics detector runs there; the "
+                              "body fit, object fit and ScoreHOI refinement run on the CPU")
         self.body = None
         self.library = None
         if self.config.body_model == "anny":
@@ -331,6 +334,20 @@ class Pipeline:
 
     def close(self) -> None:
         self.detector.close()
+
+
+def resolve_device(name: str):
+    """"auto" -> cuda when torch sees a GPU, else cpu; "cuda" without one -> ValueError (one
+    line, so `configure` fails with the reason instead of a crash at the first frame)."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but torch {torch.__version__} sees no CUDA device; "
+                         "use device: auto or cpu")
+    return device
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,16 @@ def test_missing_or_corrupt_checkpoint_is_one_line(tmp_path, content, reason):
     with pytest.raises(Exception, match=reason) as e:
         Pipeline(PipelineConfig(refine="fast", denoiser_checkpoint=str(path)))
     assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_device_resolution():
+    import torch
+
+    from scorehoi_node.core.pipeline import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA device") as e:
+            resolve_device("cuda")
+        assert "\n" not in str(e.value)
