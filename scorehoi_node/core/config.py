@@ -114,6 +114,9 @@ class NodeConfig:
         publish_tf: publish camera -> pelvis / object frames on /tf.
         tf_prefix: prefix of the published TF frame ids.
         warn_throttle_s: minimum period between two identical warnings [s].
+        keyframe_refine: "none" or a refinement mode ("paper", "fast") run again on keyframes
+            (frames where an object came from the full template search) in a background
+            thread; results go to scorehoi/interactions_keyframe with the keyframe's stamp.
         diagnostics_period_s: period of the input/output counters on /diagnostics [s].
         autostart: configure and activate the lifecycle node on start (no lifecycle manager needed).
     """
@@ -126,6 +129,7 @@ class NodeConfig:
     publish_tf: bool = True
     tf_prefix: str = "scorehoi"
     warn_throttle_s: float = 5.0
+    keyframe_refine: str = "none"
     diagnostics_period_s: float = 1.0
     autostart: bool = True
 
@@ -134,6 +138,7 @@ class NodeConfig:
         _in_range("depth_sync_tolerance_s", self.depth_sync_tolerance_s, 0.0, 1.0)
         _in_range("warn_throttle_s", self.warn_throttle_s, 0.0, 3600.0)
         _in_range("diagnostics_period_s", self.diagnostics_period_s, 0.05, 60.0)
+        _choice("keyframe_refine", self.keyframe_refine, REFINE_MODES)
         if not self.tf_prefix or "/" in self.tf_prefix.strip("/"):
             raise ValueError(f"tf_prefix={self.tf_prefix!r} must be one non-empty frame-name segment")
 

@@ -168,6 +168,7 @@ class Pipeline:
         order = sorted(range(len(detections.persons)),
                        key=lambda i: -_box_area(detections.persons[i].box))
         interactions = []
+        keyframe_items = []
         clock = {"human": 0.0, "object": 0.0, "contacts": 0.0, "refine": 0.0}
         for i in order[: self.config.max_persons]:
             person = detections.persons[i]
@@ -187,6 +188,8 @@ class Pipeline:
             t_ref = time.perf_counter()
             clock["contacts"] += t_ref - t_con
             refinement = "none"
+            if found is not None and found.keyframe and human.vertices is not None:
+                keyframe_items.append((int(track_ids[i]), person, human, found))
             if self.refiner is not None and obj is not None and human.vertices is not None:
                 refined = self._refine(person, human, found, frame)
                 if refined is not None:
@@ -204,6 +207,8 @@ class Pipeline:
         live = set(int(t) for t in track_ids)
         self._warm = {k: v for k, v in self._warm.items() if k in live}
         stage_ms.update({k: v * 1e3 for k, v in clock.items()})
+        if keyframe_items:
+            self._submit_keyframe((frame, keyframe_items))
         return FrameResult(stamp_ns=frame.stamp_ns, frame_id=frame.frame_id,
                            interactions=interactions, detections=detections, stage_ms=stage_ms)
 
@@ -218,8 +223,10 @@ class Pipeline:
         return est.contacts, est.penetration_depth
 
     def _refine(self, person: PersonDetection, human: HumanEstimate, found: "FoundObject",
-                frame: Frame):
-        """ScoreHOI refinement of one person-object pair; None when it produced no finite state."""
+                frame: Frame, refiner=None):
+        """ScoreHOI refinement of one person-object pair (with `refiner`, default the frame
+        path's); None when it produced no finite state."""
+        refiner = refiner or self.refiner
         import torch
 
         from scorehoi_node.core.refine import estimates_from_hoi, hoi_from_estimates
@@ -242,7 +249,7 @@ class Pipeline:
                 spec, torch.as_tensor(frame.camera.K, dtype=torch.float32), kp[None], sc[None],
                 box, torch.tensor([spec.template_index(template.id)]),
                 self.prior.codec.encode(hoi))
-        result = self.refiner.refine(hoi, cond, obs)
+        result = refiner.refine(hoi, cond, obs)
         out = result.hoi
         finite = all(bool(torch.isfinite(getattr(out, k)).all()) for k in
                      ("root_rotmat", "body_pose_rotmat", "shape", "object_rotmat",
@@ -251,8 +258,82 @@ class Pipeline:
             self.refine_failures += 1
             return None
         with torch.no_grad():
-            recon = self.refiner.reconstruct(out)
+            recon = refiner.reconstruct(out)
         return estimates_from_hoi(out, recon, human, obj)
+
+    # -- keyframe refinement (background) -------------------------------------------------------
+    def start_keyframe_refinement(self, mode: str, on_result) -> None:
+        """Refine keyframes again with `mode` (e.g. "paper") in a background thread; each
+        result (a FrameResult of the keyframe's stamp, one interaction per refined person) goes
+        to `on_result`. A keyframe is a frame on which a person's object came from the full
+        template search. Latest keyframe wins: one waiting job at most (replaced ones counted
+        in `keyframe_stats`)."""
+        import threading
+
+        from scorehoi_node.core.refine import Refiner, preset
+
+        self.stop_keyframe_refinement()
+        if self.body is None or self.library is None:
+            raise ValueError("keyframe refinement needs the anny body model and the object library")
+        prior = self._load_prior()
+        self._kf_refiner = Refiner(prior.sampler, self.body, prior.codec, prior.index,
+                                   preset(mode))
+        self._kf_mode, self._kf_on_result = mode, on_result
+        self._kf_cond = threading.Condition()
+        self._kf_job = None
+        self._kf_running = True
+        self.keyframe_stats = {"submitted": 0, "replaced": 0, "done": 0, "failed": 0}
+        self._kf_thread = threading.Thread(target=self._keyframe_loop, daemon=True,
+                                           name="scorehoi-keyframes")
+        self._kf_thread.start()
+
+    def stop_keyframe_refinement(self) -> None:
+        thread = getattr(self, "_kf_thread", None)
+        if thread is None:
+            return
+        with self._kf_cond:
+            self._kf_running = False
+            self._kf_cond.notify_all()
+        thread.join(timeout=60.0)
+        self._kf_thread = None
+
+    def _submit_keyframe(self, job) -> None:
+        if getattr(self, "_kf_thread", None) is None:
+            return
+        with self._kf_cond:
+            self.keyframe_stats["submitted"] += 1
+            if self._kf_job is not None:
+                self.keyframe_stats["replaced"] += 1
+            self._kf_job = job
+            self._kf_cond.notify()
+
+    def _keyframe_loop(self) -> None:
+        while True:
+            with self._kf_cond:
+                while self._kf_running and self._kf_job is None:
+                    self._kf_cond.wait(timeout=0.5)
+                if not self._kf_running:
+                    return
+                (frame, items), self._kf_job = self._kf_job, None
+            t0 = time.perf_counter()
+            interactions = []
+            for track, person, human, found in items:
+                try:
+                    refined = self._refine(person, human, found, frame, self._kf_refiner)
+                except Exception:  # counted; the frame path is never affected
+                    refined = None
+                if refined is None:
+                    self.keyframe_stats["failed"] += 1
+                    continue
+                h, o = refined
+                contacts, penetration = self._contacts(h, o)
+                interactions.append(Interaction(track, h, o, contacts, penetration,
+                                                self._kf_mode))
+            self.keyframe_stats["done"] += 1
+            if interactions:
+                self._kf_on_result(FrameResult(
+                    frame.stamp_ns, frame.frame_id, interactions, Detections([], [], "keyframe"),
+                    {"refine": (time.perf_counter() - t0) * 1e3}))
 
     def _human(self, person: PersonDetection, frame: Frame) -> HumanEstimate:
         if self.body is None:
@@ -333,6 +414,7 @@ class Pipeline:
         return FoundObject(obj, best.detection.mask, best.points, keyframe)
 
     def close(self) -> None:
+        self.stop_keyframe_refinement()
         self.detector.close()
 
 

@@ -152,6 +152,15 @@ class ScoreHOINode(LifecycleNode):
             "tf": self.create_publisher(TFMessage, "/tf", 100),
             "diagnostics": self.create_publisher(DiagnosticArray, "/diagnostics", 10),
         }
+        if self.config.keyframe_refine != "none":
+            self._pubs["keyframes"] = self.create_publisher(
+                HumanObjectInteractionArray, "scorehoi/interactions_keyframe", 10)
+            try:
+                self.pipeline.start_keyframe_refinement(self.config.keyframe_refine,
+                                                        self._publish_keyframe)
+            except Exception as e:
+                self.get_logger().error(f"cannot start keyframe refinement: {e}")
+                return TransitionCallbackReturn.FAILURE
         self.get_logger().info(
             f"configured: detector={self.config.pipeline.detector} "
             f"refine={self.config.pipeline.refine} qos={self.config.image_qos}")
@@ -222,6 +231,15 @@ class ScoreHOINode(LifecycleNode):
             self.pipeline.close()
             self.pipeline = None
         return TransitionCallbackReturn.SUCCESS
+
+    def _publish_keyframe(self, result) -> None:
+        """Background keyframe refinement done: publish it with the keyframe's stamp."""
+        header = conv.Header(frame_id=result.frame_id)
+        header.stamp.sec, header.stamp.nanosec = divmod(int(result.stamp_ns), 1_000_000_000)
+        pub = self._pubs.get("keyframes")
+        if pub is not None:
+            pub.publish(conv.result_to_msg(result, header, result.total_ms / 1e3))
+            self.counts["keyframes_out"] += 1
 
     # -- callbacks (never block) -------------------------------------------------------------
     def image_callback(self, msg: Image) -> None:

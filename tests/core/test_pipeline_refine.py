@@ -96,3 +96,38 @@ def test_object_warm_start_between_keyframes(rendered):
         assert pipe.warm_stats["keyframe"] == 3 and pipe.warm_stats["warm"] == 2
     finally:
         pipe.close()
+
+
+@pytest.mark.slow
+def test_keyframes_are_refined_again_in_the_background(rendered):
+    """A keyframe (object from the full search) is refined again by a background thread with
+    another mode; the result carries the keyframe's stamp and arrives while the frame path
+    goes on."""
+    import threading
+
+    sf, _ = rendered
+    frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth, stamp_ns=42, frame_id="cam")
+    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=4))
+    got, done = [], threading.Event()
+
+    def on_result(result):
+        got.append(result)
+        done.set()
+
+    try:
+        pipe.start_keyframe_refinement("fast", on_result)
+        first = pipe.step(frame)  # a keyframe: full template search
+        assert first.interactions[0].refinement == "none"
+        second = pipe.step(Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth, stamp_ns=43,
+                                 frame_id="cam"))  # warm start: not a keyframe
+        assert second.interactions
+        assert done.wait(120), pipe.keyframe_stats
+        (res,) = got
+        assert res.stamp_ns == 42 and res.frame_id == "cam" and res.stage_ms["refine"] > 0
+        (inter,) = res.interactions
+        assert inter.refinement == "fast" and inter.obj is not None
+        assert inter.track_id == first.interactions[0].track_id
+        assert pipe.keyframe_stats["submitted"] == 1 and pipe.keyframe_stats["done"] == 1
+    finally:
+        pipe.close()
+    assert pipe._kf_thread is None

@@ -92,3 +92,18 @@ def test_parameters_have_ranges_and_thresholds_change_at_run_time(ctx):
     finally:
         node.trigger_shutdown()
         node.destroy_node()
+
+
+def test_keyframe_refinement_thread_follows_the_lifecycle(ctx):
+    node = ScoreHOINode(context=ctx, parameter_overrides=[Parameter("keyframe_refine",
+                                                                    value="paper")])
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert "keyframes" in node._pubs and node.pipeline._kf_thread.is_alive()
+        assert node.count_publishers("/scorehoi/interactions_keyframe") == 1
+        thread = node.pipeline._kf_thread
+        assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
+        assert not thread.is_alive()
+    finally:
+        node.trigger_shutdown()
+        node.destroy_node()

@@ -44,7 +44,7 @@ def load_prior(body: BodyModel, checkpoint: str | Path | None = None,
     Raises `CheckpointError` (one line: path and reason) for a missing, corrupt or mismatched
     checkpoint."""
     path = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
-    model = Denoiser.load(path, device=device)
+    model = Denoiser.load(path, device=device).requires_grad_(False)  # inference only
     layout = body.state_layout
     if model.config.body_model != body.name or model.config.state_dim != layout.size:
         raise CheckpointError(f"{path} was trained for body model {model.config.body_model!r} "
