@@ -69,7 +69,7 @@ class Pipeline:
         self.refiner = None
         self.prior = None
         self.refine_failures = 0  # refinements that produced non-finite states (initial kept)
-        # temporal warm start: track id -> last frame's object relative to the pelvis
+        # temporal warm start: track id -> last frame's measured object (camera frame)
         self._warm: dict[int, _WarmObject] = {}
         self.warm_stats = {"warm": 0, "keyframe": 0, "warm_rejected": 0}
         if self.config.refine != "none" and self.body is not None and self.library is not None:

@@ -372,12 +372,16 @@ class _PointFitter:
             centre += c * axis
         return centre - R @ centre_local
 
+    def _dof(self, template: ObjectTemplate) -> str:
+        """"yaw" (stays upright) or "free" rotation in ICP, per `cfg.upright`."""
+        upright = self.cfg.upright
+        return "yaw" if upright == "always" or (
+            upright == "floor_objects" and template.rests_on_floor) else "free"
+
     def refine_from(self, template: ObjectTemplate, R: np.ndarray, t: np.ndarray) -> ObjectFit:
         """ICP from a given placement (a warm start, e.g. last frame's pose), then score."""
-        cfg = self.cfg
-        dof = "yaw" if cfg.upright == "always" or (
-            cfg.upright == "floor_objects" and template.rests_on_floor) else "free"
-        for _ in range(cfg.icp_iterations):
+        dof = self._dof(template)
+        for _ in range(self.cfg.icp_iterations):
             R, t = self._step(template, R, t, dof)
         return self.score(template, R, t)
 
@@ -393,8 +397,7 @@ class _PointFitter:
                 R, t = self._step(template, R, t, "yaw")
             tried.append(self.score(template, R, t))
         tried.sort(key=lambda f: -f.score)
-        dof = "yaw" if cfg.upright == "always" or (
-            cfg.upright == "floor_objects" and template.rests_on_floor) else "free"
+        dof = self._dof(template)
         best = None
         for start in tried[:cfg.refine_yaws]:
             R, t = start.rotation, start.translation
@@ -407,6 +410,14 @@ class _PointFitter:
         return best
 
 
+def _subsample(points: np.ndarray, config: ObjectFitConfig) -> np.ndarray:
+    """At most `config.max_points` of `points` (seeded, order kept)."""
+    if len(points) <= config.max_points:
+        return points
+    rng = np.random.default_rng(config.seed)
+    return points[np.sort(rng.choice(len(points), config.max_points, replace=False))]
+
+
 def fit_points(camera: CameraIntrinsics, templates: list[ObjectTemplate], points: np.ndarray,
                floor_plane: np.ndarray | None = None,
                config: ObjectFitConfig = ObjectFitConfig()) -> list[ObjectFit]:
@@ -415,9 +426,7 @@ def fit_points(camera: CameraIntrinsics, templates: list[ObjectTemplate], points
     `floor_plane` (4,) (n, d) sets "up" and lets floor templates start on the floor.
     """
     up, floor_d = up_vector(floor_plane), _floor_offset(floor_plane)
-    if len(points) > config.max_points:
-        rng = np.random.default_rng(config.seed)
-        points = points[np.sort(rng.choice(len(points), config.max_points, replace=False))]
+    points = _subsample(points, config)
     fitter = _PointFitter(camera, points, up, floor_d, config)
     # a template cannot be much smaller than the spread of its points (2 cm + 20 % slack)
     spread = np.linalg.norm(points.max(0) - points.min(0))
@@ -573,11 +582,8 @@ def estimate_object(camera: CameraIntrinsics, library: ObjectLibrary, *, class_n
             if warm is not None:
                 if warm[0] not in library.ids:
                     return None
-                sub = pts
-                if len(sub) > config.max_points:
-                    rng = np.random.default_rng(config.seed)
-                    sub = sub[np.sort(rng.choice(len(sub), config.max_points, replace=False))]
-                fitter = _PointFitter(camera, sub, up, _floor_offset(floor_plane), config)
+                fitter = _PointFitter(camera, _subsample(pts, config), up,
+                                      _floor_offset(floor_plane), config)
                 best = fitter.refine_from(library.by_id(warm[0]), np.asarray(warm[1], np.float64),
                                           np.asarray(warm[2], np.float64))
                 if best.score < warm[3]:
