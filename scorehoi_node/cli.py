@@ -510,13 +510,12 @@ def ablate(data: Path = typer.Option(..., "--data", exists=True, file_okay=False
 
 def _params_from_file(path: Path) -> dict:
     """The `ros__parameters` of a node parameters file (any node key, e.g. `/**`)."""
-    import yaml
+    from scorehoi_node.core.config import params_from_file
 
-    doc = yaml.safe_load(path.read_text()) or {}
-    for node in doc.values():
-        if isinstance(node, dict) and "ros__parameters" in node:
-            return dict(node["ros__parameters"])
-    raise typer.BadParameter(f"{path} has no ros__parameters section")
+    try:
+        return params_from_file(path)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
 
 
 def main() -> None:

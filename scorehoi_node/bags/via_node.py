@@ -317,13 +317,11 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
                       report: bool = True, report_frames: tuple[int, ...] = ()) -> dict:
     """Replay `bag` through the node, then score the recording: `out/metrics.json`,
     `out/frames.csv` (+ latency column), the report. Returns the metrics dict."""
-    import yaml
-
     from scorehoi_node.bags.evaluate import (Examples, frame_from_bag, result_from_msg,
                                              score_frame, summarise, write_outputs)
     from scorehoi_node.bags.io import read_messages
     from scorehoi_node.core.bodies import make_body_model
-    from scorehoi_node.core.config import PipelineConfig
+    from scorehoi_node.core.config import PipelineConfig, params_from_file
     from scorehoi_node.core.objects import load_library
     from scorehoi_node.ros import conversions as conv
 
@@ -355,13 +353,7 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
                 examples.offer(index, frame_from_bag(bf), result, bf.ground_truth)
             except ValueError:
                 pass  # the node answered a frame this process cannot decode: no picture
-    values = {}
-    params = opts.params or default_params_file()
-    doc = yaml.safe_load(Path(params).read_text()) or {}
-    for section in doc.values():
-        if isinstance(section, dict):
-            values.update(section.get("ros__parameters", {}))
-    values.update(opts.overrides)
+    values = {**params_from_file(opts.params or default_params_file()), **opts.overrides}
     lat = np.array(list(index_latency.values()), dtype=np.float64)
     summary = summarise(
         rows, replay.frames_in, replay.dropped(), replay.wall_s,

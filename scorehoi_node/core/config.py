@@ -180,3 +180,17 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "keyframe_interval": (1, 1000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
 }
+
+
+def params_from_file(path) -> dict[str, Any]:
+    """The `ros__parameters` of a ROS 2 node parameters file (any node key, e.g. `/**`);
+    ValueError (one line) when it has none."""
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    for node in doc.values() if isinstance(doc, dict) else ():
+        if isinstance(node, dict) and "ros__parameters" in node:
+            return dict(node["ros__parameters"])
+    raise ValueError(f"{path} has no ros__parameters section")
