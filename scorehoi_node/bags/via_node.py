@@ -113,19 +113,17 @@ def _ros_value(v) -> str:
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
-class _NodeUnderTest:
-    """`scorehoi node` in its own process group, stopped with SIGINT."""
+class NodeProcess:
+    """`scorehoi node --params FILE -- ROS_ARGS` in its own process group (output to
+    `log_path`), stopped with SIGINT (SIGKILL after `stop_timeout_s`)."""
 
-    def __init__(self, topics: Topics, opts: ReplayOptions, log_path: Path) -> None:
-        params = opts.params or default_params_file()
-        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--params", str(params), "--",
-               "-r", f"__ns:={opts.namespace}",
-               "-r", f"camera/image_raw:={topics.image}",
-               "-r", f"camera/camera_info:={topics.camera_info}",
-               "-r", f"camera/depth:={topics.depth}"]
-        for k, v in {"diagnostics_period_s": 0.2, **opts.overrides}.items():
-            cmd += ["-p", f"{k}:={_ros_value(v)}"]
-        self.log_path = log_path
+    def __init__(self, params: Path, ros_args: list[str], log_path: Path,
+                 stop_timeout_s: float = 20.0) -> None:
+        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--params", str(params)]
+        if ros_args:
+            cmd += ["--", *ros_args]
+        self.log_path, self.stop_timeout_s = Path(log_path), stop_timeout_s
+        self.peak_rss: float | None = None
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True,
@@ -134,9 +132,12 @@ class _NodeUnderTest:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def tail(self, n: int = 15) -> str:
+    def log(self) -> str:
         self._log.flush()
-        return "\n".join(self.log_path.read_text().splitlines()[-n:])
+        return self.log_path.read_text()
+
+    def tail(self, n: int = 15) -> str:
+        return "\n".join(self.log().splitlines()[-n:])
 
     def peak_rss_mb(self) -> float | None:
         """The node process's peak resident memory (VmHWM) [MB], while it runs."""
@@ -148,16 +149,29 @@ class _NodeUnderTest:
             pass
         return None
 
-    def stop(self) -> None:
-        self.peak_rss = self.peak_rss_mb() if self.alive() else None
+    def stop(self) -> int:
+        """Stop the node (its peak RSS is kept in `peak_rss`); returns its exit code."""
         if self.alive():
+            self.peak_rss = self.peak_rss_mb()
             os.killpg(self.proc.pid, signal.SIGINT)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=self.stop_timeout_s)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
+        return self.proc.returncode
+
+
+def _node_under_test(topics: Topics, opts: ReplayOptions, log_path: Path) -> NodeProcess:
+    """The node of a replay: namespace, inputs remapped to the bag's topics, overrides."""
+    args = ["-r", f"__ns:={opts.namespace}",
+            "-r", f"camera/image_raw:={topics.image}",
+            "-r", f"camera/camera_info:={topics.camera_info}",
+            "-r", f"camera/depth:={topics.depth}"]
+    for k, v in {"diagnostics_period_s": 0.2, **opts.overrides}.items():
+        args += ["-p", f"{k}:={_ros_value(v)}"]
+    return NodeProcess(opts.params or default_params_file(), args, log_path)
 
 
 class NodeReplayError(RuntimeError):
@@ -198,7 +212,7 @@ def replay_through_node(bag: str | Path, out: str | Path, topics: Topics = Topic
         "/tf": TFMessage,
         "/diagnostics": DiagnosticArray,
     }
-    node_proc = _NodeUnderTest(topics, opts, out / "node.log")
+    node_proc = _node_under_test(topics, opts, out / "node.log")
     ctx = rclpy.context.Context()
     rclpy.init(context=ctx)
     player = rclpy.create_node("scorehoi_eval_player", context=ctx)

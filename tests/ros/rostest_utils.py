@@ -2,50 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
+from scorehoi_node.bags.via_node import NodeProcess as _NodeProcess
 from tests.conftest import ROOT
 
 
-class NodeProcess:
+class NodeProcess(_NodeProcess):
     """`scorehoi node --params FILE` in its own process group; stopped with SIGINT."""
 
     def __init__(self, log_path: Path, params: Path = ROOT / "config" / "scorehoi.yaml",
                  extra: list[str] | None = None) -> None:
-        self.log_path = log_path
-        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--params", str(params)]
-        if extra:
-            cmd += ["--", *extra]
-        self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, env={**os.environ,
-                                                                  "PYTHONUNBUFFERED": "1"})
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> int:
-        if self.alive():
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+        super().__init__(params, list(extra or []), log_path, stop_timeout_s=15.0)
 
 
 def spin_until(executor: SingleThreadedExecutor, predicate, timeout: float) -> bool:
