@@ -72,6 +72,7 @@ class Pipeline:
         # temporal warm start: track id -> last frame's measured object (camera frame)
         self._warm: dict[int, _WarmObject] = {}
         self.warm_stats = {"warm": 0, "keyframe": 0, "warm_rejected": 0}
+        self._kf_thread = None  # background keyframe refinement (start_keyframe_refinement)
         if self.config.refine != "none" and self.body is not None and self.library is not None:
             self._build_refiner()
 
@@ -288,7 +289,7 @@ class Pipeline:
         self._kf_thread.start()
 
     def stop_keyframe_refinement(self) -> None:
-        thread = getattr(self, "_kf_thread", None)
+        thread = self._kf_thread
         if thread is None:
             return
         with self._kf_cond:
@@ -298,7 +299,7 @@ class Pipeline:
         self._kf_thread = None
 
     def _submit_keyframe(self, job) -> None:
-        if getattr(self, "_kf_thread", None) is None:
+        if self._kf_thread is None:
             return
         with self._kf_cond:
             self.keyframe_stats["submitted"] += 1
