@@ -87,8 +87,10 @@ class ScoreHOINode(LifecycleNode):
         self._slot: tuple[Image, float] | None = None
         self._camera_info: CameraInfo | None = None
         # side inputs matched to an image by stamp: topic key -> {stamp_ns: msg}
-        self._by_stamp: dict[str, OrderedDict[int, object]] = {"depth": OrderedDict(),
-                                                               "detections": OrderedDict()}
+        self._by_stamp: dict[str, OrderedDict[int, object]] = {
+            "camera_info": OrderedDict(), "depth": OrderedDict(), "detections": OrderedDict()}
+        # the camera stamps each camera_info like its image: match them by stamp
+        self._info_synced = False
         self._worker: threading.Thread | None = None
         self._running = False
         self.counts: Counter[str] = Counter()
@@ -177,8 +179,7 @@ class ScoreHOINode(LifecycleNode):
         self._subs = {
             "image": self.create_subscription(Image, "camera/image_raw", self.image_callback, qos),
             "camera_info": self.create_subscription(
-                CameraInfo, "camera/camera_info", self.camera_info_callback,
-                QoSProfile(depth=1, reliability=qos.reliability)),
+                CameraInfo, "camera/camera_info", self.camera_info_callback, qos),
         }
         side_qos = QoSProfile(depth=5, reliability=qos.reliability)
         if cfg.use_depth:
@@ -191,6 +192,7 @@ class ScoreHOINode(LifecycleNode):
                 Detection2DArray, "detections", self.detections_callback, side_qos)
         self._running = True
         self._last_stamp = None
+        self._info_synced = False
         self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
         self._worker.start()
         self._diag_timer = self.create_timer(cfg.diagnostics_period_s,
@@ -252,8 +254,8 @@ class ScoreHOINode(LifecycleNode):
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
         with self._cond:
-            self.counts["camera_info_in"] += 1
-            self._camera_info = msg
+            self._camera_info = msg  # the latest, for cameras that do not stamp it per image
+        self._store("camera_info", msg)
 
     def depth_callback(self, msg: Image) -> None:
         self._store("depth", msg)
@@ -310,7 +312,11 @@ class ScoreHOINode(LifecycleNode):
     def _take(self) -> tuple | None:
         """Wait for the latest image; return (image, receive time, camera_info, side inputs by
         key) with the depth image / external detections of the same stamp when their topics
-        have publishers (each may arrive just after the image: wait up to 50 ms)."""
+        have publishers (each may arrive just after the image: wait up to 50 ms).
+
+        The camera_info is the one with the image's stamp when the camera stamps them alike
+        (waiting up to the same 50 ms once it has been seen to), else the latest received:
+        messages on two topics may arrive, or be taken by the executor, in either order."""
         with self._cond:
             while self._running and self._slot is None:
                 self._cond.wait(timeout=0.5)
@@ -321,6 +327,13 @@ class ScoreHOINode(LifecycleNode):
             stamp = conv.stamp_to_ns(msg.header.stamp)
             tol = int(self.config.depth_sync_tolerance_s * 1e9)
             deadline = time.monotonic() + 0.05
+            infos = self._by_stamp["camera_info"]
+            while (self._running and stamp not in infos and self._info_synced
+                   and self._cond.wait(timeout=max(deadline - time.monotonic(), 0))):
+                pass
+            info = infos.get(stamp)
+            self._info_synced = info is not None
+            info = info if info is not None else self._camera_info
             side = {}
             for key in ("depth", "detections"):
                 sub = self._subs.get(key)
@@ -332,7 +345,7 @@ class ScoreHOINode(LifecycleNode):
                     if side[key] is not None or not self._cond.wait(
                             timeout=max(deadline - time.monotonic(), 0)):
                         break
-            return msg, t_rx, self._camera_info, side
+            return msg, t_rx, info, side
 
     def _work(self) -> None:
         while True:
