@@ -139,7 +139,15 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
         # ~300 Hz, ten times a camera: a burst much faster than the node's executor can take
         # in overflows its 10-deep DDS reader queue, which DDS does not report to the node
         p.spin(lambda: False, 0.003)
-    # the next valid frame is answered
+    # once the node has taken in the flood, the next valid frame is answered
+    settled = {}
+
+    def stable():
+        done = settled.get("v") == p.diag.get("frames_in")
+        settled["v"] = p.diag.get("frames_in")
+        return done and p.spin(lambda: False, 0.5) is False
+
+    p.spin(stable, 20)
     info, img = _valid(p, 20 + n + 5, person_640x480)
     p.info.publish(info)
     p.image.publish(img)
@@ -149,13 +157,7 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
     assert node.alive()
     # every image the node took in is accounted for
     # (nearly) every image reached the node, and every one it took in is accounted for
-    settled = {}
-
-    def stable():
-        done = settled.get("v") == p.diag.get("frames_in")
-        settled["v"] = p.diag.get("frames_in")
-        return done and p.spin(lambda: False, 0.5) is False
-
+    settled.clear()
     p.spin(stable, 20)
 
     def accounted(c):
