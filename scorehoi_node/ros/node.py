@@ -40,6 +40,7 @@ NODE_NAME = "scorehoi"
 RUNTIME_PARAMETERS = frozenset(Pipeline.RUNTIME_SETTINGS) | {
     "publish_markers", "publish_tf", "warn_throttle_s", "depth_sync_tolerance_s"}
 STAMP_RESET_S = 5.0  # an image stamp this much older than the last one: a restarted clock
+INFO_SYNC_MISSES = 30  # images in a row without a same-stamp camera_info: stop waiting for one
 
 
 def _descriptions() -> dict[str, str]:
@@ -89,8 +90,9 @@ class ScoreHOINode(LifecycleNode):
         # side inputs matched to an image by stamp: topic key -> {stamp_ns: msg}
         self._by_stamp: dict[str, OrderedDict[int, object]] = {
             "camera_info": OrderedDict(), "depth": OrderedDict(), "detections": OrderedDict()}
-        # the camera stamps each camera_info like its image: match them by stamp
-        self._info_synced = False
+        # images in a row without a camera_info of their stamp; below INFO_SYNC_MISSES the camera
+        # is taken to stamp camera_info like its images, and the worker waits for the matching one
+        self._info_unmatched = INFO_SYNC_MISSES
         self._worker: threading.Thread | None = None
         self._running = False
         self.counts: Counter[str] = Counter()
@@ -192,7 +194,7 @@ class ScoreHOINode(LifecycleNode):
                 Detection2DArray, "detections", self.detections_callback, side_qos)
         self._running = True
         self._last_stamp = None
-        self._info_synced = False
+        self._info_unmatched = INFO_SYNC_MISSES
         self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
         self._worker.start()
         self._diag_timer = self.create_timer(cfg.diagnostics_period_s,
@@ -315,8 +317,10 @@ class ScoreHOINode(LifecycleNode):
         have publishers (each may arrive just after the image: wait up to 50 ms).
 
         The camera_info is the one with the image's stamp when the camera stamps them alike
-        (waiting up to the same 50 ms once it has been seen to), else the latest received:
-        messages on two topics may arrive, or be taken by the executor, in either order."""
+        (waiting up to the same 50 ms once it has been seen to, until INFO_SYNC_MISSES images in
+        a row came without one), else the latest received: messages on two topics may arrive,
+        or be taken by the executor, in either order, and one lost camera_info must not make
+        the next images wait-less."""
         with self._cond:
             while self._running and self._slot is None:
                 self._cond.wait(timeout=0.5)
@@ -328,11 +332,12 @@ class ScoreHOINode(LifecycleNode):
             tol = int(self.config.depth_sync_tolerance_s * 1e9)
             deadline = time.monotonic() + 0.05
             infos = self._by_stamp["camera_info"]
-            while (self._running and stamp not in infos and self._info_synced
+            while (self._running and stamp not in infos
+                   and self._info_unmatched < INFO_SYNC_MISSES
                    and self._cond.wait(timeout=max(deadline - time.monotonic(), 0))):
                 pass
             info = infos.get(stamp)
-            self._info_synced = info is not None
+            self._info_unmatched = 0 if info is not None else self._info_unmatched + 1
             info = info if info is not None else self._camera_info
             side = {}
             for key in ("depth", "detections"):
