@@ -10,7 +10,7 @@ from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.diffusion.denoiser import Denoiser, DenoiserConfig
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.model import body_index
-from scorehoi_node.core.diffusion.sampler import GuidedSampler
+from scorehoi_node.core.diffusion.sampler import GuidedSampler, normalise_blocks
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, StateCodec
 from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.refine import (REFINE_PRESETS, Refiner, predict_contacts, preset)
@@ -59,6 +59,24 @@ def test_presets_follow_the_paper_schedule():
         preset("sometimes")
     with pytest.raises(ValueError):
         preset("fast", weights={"gravity": 1.0})
+    with pytest.raises(ValueError, match="guidance_norm"):
+        preset("fast", guidance_norm="adam")
+
+
+def test_block_normalisation_gives_every_block_unit_rms_and_keeps_directions():
+    slices = {"a": slice(0, 4), "b": slice(4, 5), "c": slice(5, 8)}
+    g = torch.tensor([[1e-4, -2e-4, 0.0, 3e-4, 50.0, 0.0, 0.0, 0.0],
+                      [1.0, 1.0, 1.0, 1.0, -1e-3, 2.0, -2.0, 1.0]])
+    n = normalise_blocks(g, slices)
+    for i, row in enumerate(n):
+        for name, sl in slices.items():
+            block, raw = row[sl], g[i, sl]
+            if raw.abs().sum() == 0:
+                assert (block == 0).all()  # nothing to follow: stays zero
+                continue
+            assert float(block.pow(2).mean().sqrt()) == pytest.approx(1.0, rel=1e-5)
+            cos = torch.nn.functional.cosine_similarity(block, raw, dim=0)
+            assert float(cos) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_predict_contacts_marks_the_touching_part_only(setup):
@@ -96,7 +114,7 @@ def test_rounds_refresh_the_contact_set_and_close_the_gap(setup, mode):
     body, library, index = setup
     sampler, codec = tiny_prior(body, index)
     weights = {"contact": 1.0, "penetration": 1.0}
-    cfg = preset(mode, rounds=2, weights=weights, rho=300.0, contact_radius_m=0.1,
+    cfg = preset(mode, rounds=2, weights=weights, rho=1.0, contact_radius_m=0.1,
                  optimize_steps=15, optimize_lr=0.05)
     refiner = Refiner(sampler if mode != "optimize" else None, body, codec, index, cfg)
     init = ball_near_right_hand(body, index, 0.06)
@@ -127,7 +145,7 @@ def test_guidance_moves_samples_and_unguided_does_not_use_it(setup):
     cond = torch.zeros(1, sampler.model.config.condition.dim)
     w = {"contact": 1.0}
     unguided = Refiner(sampler, body, codec, index, preset("unguided", rounds=1, weights=w))
-    guided = Refiner(sampler, body, codec, index, preset("fast", rounds=1, weights=w, rho=300.0))
+    guided = Refiner(sampler, body, codec, index, preset("fast", rounds=1, weights=w, rho=3.0))
     a = unguided.refine(init, cond, _obs(library)).hoi
     b = guided.refine(init, cond, _obs(library)).hoi
     d_obj = float((a.object_transl - b.object_transl).norm())

@@ -7,6 +7,15 @@ posed body and placed object, and the noise prediction becomes
     eps' = eps + rho * sqrt(1 - a_t) * grad_{x_t} L(x̂0)
 
 (the gradient flows through the denoiser). diffusers' DDIM step then uses eps'.
+
+Gradient normalisation (`norm`): the raw gradient ("none", as published) is dominated by a few
+coordinates of the 135-dimensional state — the losses are in metres and the object translation
+and root rotation move the contact points much more per normalised unit than a wrist angle or
+the shape does — so one rho either barely moves the object or throws the rest around. "block"
+rescales the gradient of each state block (root rotation, body pose, object rotation, object
+translation, shape: `StateLayout.named_slices`) to unit RMS per sample, keeping its direction
+within the block: every block then moves rho * (1 - a_t) / sqrt(a_t) RMS units of x̂0 per
+step, the same for all blocks. Measured on the held-out ablation in the README.
 """
 
 from __future__ import annotations
@@ -22,6 +31,19 @@ from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.schedule import (PartialChain, make_inverse_scheduler,
                                                    make_scheduler)
 from scorehoi_node.core.diffusion.state import BodyIndex, StateCodec, reconstruct
+
+
+GUIDANCE_NORMS = ("none", "block")
+
+
+def normalise_blocks(grad: torch.Tensor, slices: dict[str, slice], eps: float = 1e-12
+                     ) -> torch.Tensor:
+    """(B, D) gradient -> each block of `slices` scaled to unit RMS per row (zero stays zero)."""
+    out = torch.zeros_like(grad)
+    for sl in slices.values():
+        g = grad[:, sl]
+        out[:, sl] = g / (g.pow(2).mean(1, keepdim=True).sqrt() + eps)
+    return out
 
 
 @dataclass
@@ -52,9 +74,10 @@ class GuidedSampler:
         return x
 
     def guided_eps(self, x_t: torch.Tensor, t: int, cond: torch.Tensor, pelvis: torch.Tensor,
-                   obs: Observation | None, terms: list, rho: float
+                   obs: Observation | None, terms: list, rho: float, norm: str = "block"
                    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """eps' of one step and the guidance losses at x̂0 (empty without terms)."""
+        """eps' of one step and the guidance losses at x̂0 (empty without terms); `norm` is
+        the gradient normalisation (module docstring)."""
         if not terms or rho == 0.0 or obs is None:
             with torch.no_grad():
                 return self.model(x_t, torch.tensor(t), cond), {}
@@ -67,17 +90,21 @@ class GuidedSampler:
             loss, parts = total_loss(terms, recon, obs)
             (grad,) = torch.autograd.grad(loss.sum(), x_t)
         grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        if norm == "block":
+            grad = normalise_blocks(grad, self.codec.layout.named_slices())
+        elif norm != "none":
+            raise ValueError(f"guidance norm must be one of {GUIDANCE_NORMS}, got {norm!r}")
         eps = eps.detach() + rho * (1 - a).sqrt() * grad
         return eps, {k: float(v.mean()) for k, v in parts.items()}
 
     def sample(self, x_tau: torch.Tensor, cond: torch.Tensor, chain: PartialChain,
                pelvis: torch.Tensor, obs: Observation | None = None, terms: list | None = None,
-               rho: float = 0.0) -> tuple[torch.Tensor, list[StepLog]]:
+               rho: float = 0.0, norm: str = "block") -> tuple[torch.Tensor, list[StepLog]]:
         """Guided DDIM from noise level chain.tau down to 0; returns clean x and the step log."""
         chain.configure(self.scheduler)
         x, log = x_tau, []
         for t in chain.sampling_timesteps():
-            eps, losses = self.guided_eps(x, t, cond, pelvis, obs, terms or [], rho)
+            eps, losses = self.guided_eps(x, t, cond, pelvis, obs, terms or [], rho, norm)
             with torch.no_grad():
                 x = self.scheduler.step(eps, t, x).prev_sample
             log.append(StepLog(t=t, losses=losses))
