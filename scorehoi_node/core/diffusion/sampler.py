@@ -4,14 +4,17 @@ Guidance (DESIGN section 2): at every sampling step the clean sample is predicte
 x̂0 = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), the guidance loss L(x̂0) is evaluated on the
 posed body and placed object, and the noise prediction becomes
 
-    eps' = eps + rho * sqrt(1 - a_t) * grad_{x_t} L(x̂0)
+    eps' = eps + rho * sqrt(1 - a_t) * N(grad_{x_t} L(x̂0))
 
-(the gradient flows through the denoiser). diffusers' DDIM step then uses eps'.
+(the gradient flows through the denoiser; N is the gradient normalisation below); diffusers'
+DDIM step then uses eps'.
 
 Gradient normalisation (`norm`): the raw gradient ("none", as published) is dominated by a few
 coordinates of the 135-dimensional state — the losses are in metres and the object translation
-and root rotation move the contact points much more per normalised unit than a wrist angle or
-the shape does — so one rho either barely moves the object or throws the rest around. "block"
+and root rotation move the contact points much more per normalised unit than a joint angle
+does (median RMS per coordinate on 8 held-out cases, `fast`: object translation 4.6e-2, root
+rotation 1.7e-2, shape 8.2e-3, object rotation 4.3e-3, body pose 1.6e-3) — so one rho either
+barely moves the pose or throws the object around. "block"
 rescales the gradient of each state block (root rotation, body pose, object rotation, object
 translation, shape: `StateLayout.named_slices`) to unit RMS per sample, keeping its direction
 within the block: every block then moves rho * (1 - a_t) / sqrt(a_t) RMS units of x̂0 per
