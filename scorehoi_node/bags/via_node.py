@@ -4,7 +4,7 @@
    camera inputs remapped to the bag's topic names, in the namespace `/scorehoi_eval`).
 2. A player publishes the bag's camera topics on real DDS topics: `flow` pacing publishes the
    next frame once the node has answered (or counted) the previous one — as fast as the node
-   keeps up; `bag` pacing keeps the bag's timing (times `rate`), and the node drops what it
+   keeps up — and its image once the node has counted its camera_info and depth image; `bag` pacing keeps the bag's timing (times `rate`), and the node drops what it
    cannot keep up with (latest frame wins), as on a robot.
 3. Everything the node publishes is recorded, serialized bytes as received, into an mcap bag
    `DIR/recording` (open it in Foxglove or `ros2 bag play`).
@@ -169,7 +169,8 @@ def _node_under_test(topics: Topics, opts: ReplayOptions, log_path: Path) -> Nod
             "-r", f"camera/image_raw:={topics.image}",
             "-r", f"camera/camera_info:={topics.camera_info}",
             "-r", f"camera/depth:={topics.depth}"]
-    for k, v in {"diagnostics_period_s": 0.2, **opts.overrides}.items():
+    # frequent counters: flow pacing waits on them for each frame's side inputs
+    for k, v in {"diagnostics_period_s": 0.05, **opts.overrides}.items():
         args += ["-p", f"{k}:={_ros_value(v)}"]
     return NodeProcess(opts.params or default_params_file(), args, log_path)
 
@@ -292,16 +293,19 @@ def replay_through_node(bag: str | Path, out: str | Path, topics: Topics = Topic
             # Fast DDS was seen to drop the first reliable samples for ~2 s after both sides
             # report the match; until the node has counted its first camera_info / depth
             # image, wait for each to arrive (side inputs only: the timing of images is kept)
-            if bf.camera_info is not None and topics.camera_info in pubs:
-                pubs[topics.camera_info].publish(bf.camera_info)
-                if not counts.get("camera_info_in"):
-                    spin_until(lambda: counts.get("camera_info_in", 0) > 0, 1.0)
-            if bf.depth is not None and topics.depth in pubs:
-                pubs[topics.depth].publish(bf.depth)
-                if not counts.get("depth_in"):
-                    spin_until(lambda: counts.get("depth_in", 0) > 0, 1.0)
-                elif opts.pacing == "flow":  # the node waits 50 ms for a depth image
-                    spin_until(lambda: False, 0.05)
+            # With flow pacing, each frame's camera_info and depth image must have reached the
+            # node before its image: the node waits only 50 ms for them and otherwise uses the
+            # latest camera_info / no depth, which made two replays of one bag differ
+            # (ignored_*_not_in_time on /diagnostics)
+            side = [(topics.camera_info, bf.camera_info, "camera_info_in"),
+                    (topics.depth, bf.depth, "depth_in")]
+            for topic, msg, key in side:
+                if msg is None or topic not in pubs:
+                    continue
+                before = counts.get(key, 0)
+                pubs[topic].publish(msg)
+                if not before or opts.pacing == "flow":
+                    spin_until(lambda: counts.get(key, 0) > before, 1.0)
             sent[bf.stamp_ns] = time.perf_counter()
             pubs[topics.image].publish(bf.image)
             if opts.pacing == "flow":

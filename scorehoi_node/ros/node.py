@@ -337,6 +337,9 @@ class ScoreHOINode(LifecycleNode):
                    and self._cond.wait(timeout=max(deadline - time.monotonic(), 0))):
                 pass
             info = infos.get(stamp)
+            if info is None and self._info_unmatched < INFO_SYNC_MISSES and self._camera_info:
+                self._warn("camera_info_not_in_time", "no camera_info with its stamp arrived "
+                           "within 50 ms; using the latest one", skipped=False)
             self._info_unmatched = 0 if info is not None else self._info_unmatched + 1
             info = info if info is not None else self._camera_info
             side = {}
@@ -386,6 +389,9 @@ class ScoreHOINode(LifecycleNode):
         if info is None:
             self._warn("no_camera_info", "no camera_info received yet on camera/camera_info")
             return
+        if "depth" in side and depth_msg is None:  # the depth topic has a publisher
+            self._warn("depth_not_in_time", "no depth image within depth_sync_tolerance_s of "
+                       "its stamp arrived within 50 ms; processed without depth", skipped=False)
         try:
             rgb = conv.image_to_rgb(msg)
             camera = conv.camera_info_to_intrinsics(info)

@@ -30,7 +30,8 @@ def _cli(*args, timeout=900):
 @pytest.fixture(scope="module")
 def synth_bag(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "run"
-    _cli("synth", "--out", out, "--frames", "3", "--seed", "4", "--seq-len", "3")
+    # one frame per sequence: every frame has its own camera (intrinsics change per frame)
+    _cli("synth", "--out", out, "--frames", "3", "--seed", "4", "--seq-len", "1")
     return out / "bag"
 
 
@@ -51,12 +52,18 @@ def test_eval_via_node_scores_the_recording_like_the_pipeline(synth_bag, tmp_pat
     out_stamps = [conv.stamp_to_ns(msg.header.stamp) for _, _, _, msg in
                   read_messages(rec, [f"{NS}/scorehoi/interactions"])]
     assert out_stamps == in_stamps
-    # the same bag in-process: the recording scores like the pipeline's own results
+    # the same bag in-process: the recording scores like the pipeline's own results — each
+    # frame processed with its own camera_info and depth image (a replay that let the node
+    # fall back to the previous frame's camera_info scored differently from run to run)
+    assert not any(k.startswith("ignored_") for k in m["node_counters"]), m["node_counters"]
     _cli("eval", synth_bag, "--out", tmp_path / "inproc", "--refine", "fast")
     ref = json.loads((tmp_path / "inproc" / "metrics.json").read_text())
     assert ref["frames_with_person"] == m["frames_with_person"] >= 1
-    for key in ("cd_human_cm", "pelvis_error_cm"):
-        assert m[key] == pytest.approx(ref[key], abs=0.5), key
+    for key in ("cd_human_cm", "pelvis_error_cm", "cd_object_cm", "penetration_cm"):
+        if np.isnan(ref[key]):
+            assert np.isnan(m[key]), key
+        else:  # the messages carry float32/float64 values of the same estimate
+            assert m[key] == pytest.approx(ref[key], abs=0.05), key
     rows = list(csv.DictReader(open(tmp_path / "node" / "frames.csv")))
     assert len(rows) == 3 and float(rows[0]["latency_ms"]) > 0 and float(rows[0]["node_ms"]) > 0
     # the report and its pictures

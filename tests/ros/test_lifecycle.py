@@ -148,6 +148,7 @@ def test_camera_info_is_matched_to_the_image_by_stamp(ctx):
         node.camera_info_callback(info(1))
         assert take(1).header.stamp.sec == 1
         assert take(2).header.stamp.sec == 1  # its camera_info was lost: the latest one
+        assert node.counts["ignored_camera_info_not_in_time"] == 1  # counted, not silent
         node.camera_info_callback(info(2, 8, 6))  # comes late, belongs to no later image
         # the next image arrives before its camera_info: the worker waits for it
         threading.Timer(0.02, node.camera_info_callback, args=(info(3),)).start()
@@ -158,6 +159,8 @@ def test_camera_info_is_matched_to_the_image_by_stamp(ctx):
             node.camera_info_callback(info(1000 + 2 * k))
             assert take(1001 + 2 * k).header.stamp.sec == 1000 + 2 * k
         assert node._info_unmatched >= INFO_SYNC_MISSES
+        # counted while a same-stamp camera_info was expected, not after
+        assert node.counts["ignored_camera_info_not_in_time"] == 1 + INFO_SYNC_MISSES
     finally:
         node._running = False
         node.trigger_shutdown()
