@@ -4,8 +4,9 @@
    camera inputs remapped to the bag's topic names, in the namespace `/scorehoi_eval`).
 2. A player publishes the bag's camera topics on real DDS topics: `flow` pacing publishes the
    next frame once the node has answered (or counted) the previous one — as fast as the node
-   keeps up — and its image once the node has counted its camera_info and depth image; `bag` pacing keeps the bag's timing (times `rate`), and the node drops what it
-   cannot keep up with (latest frame wins), as on a robot.
+   keeps up — and its image once the node has counted its camera_info and depth image; `bag`
+   pacing keeps the bag's timing (times `rate`), and the node drops what it cannot keep up
+   with (latest frame wins), as on a robot.
 3. Everything the node publishes is recorded, serialized bytes as received, into an mcap bag
    `DIR/recording` (open it in Foxglove or `ros2 bag play`).
 4. The metrics are computed from that recording, so they score exactly what a planner would
@@ -290,13 +291,12 @@ def replay_through_node(bag: str | Path, out: str | Path, topics: Topics = Topic
             if opts.pacing == "bag":
                 due = t_start + (bf.stamp_ns - first_stamp) * 1e-9 / opts.rate
                 spin_until(lambda: time.perf_counter() >= due, max(due - time.perf_counter(), 0))
-            # Fast DDS was seen to drop the first reliable samples for ~2 s after both sides
-            # report the match; until the node has counted its first camera_info / depth
-            # image, wait for each to arrive (side inputs only: the timing of images is kept)
-            # With flow pacing, each frame's camera_info and depth image must have reached the
-            # node before its image: the node waits only 50 ms for them and otherwise uses the
-            # latest camera_info / no depth, which made two replays of one bag differ
-            # (ignored_*_not_in_time on /diagnostics)
+            # Side inputs first, each until the node has counted it (at most 1 s): with flow
+            # pacing for every frame — the node waits only 50 ms for them and otherwise uses the
+            # latest camera_info / no depth (ignored_*_not_in_time on /diagnostics), which made
+            # two replays of one bag differ; with bag pacing only until the first one arrived
+            # (Fast DDS was seen to drop the first reliable samples for ~2 s after both sides
+            # report the match), so that the timing of images is kept
             side = [(topics.camera_info, bf.camera_info, "camera_info_in"),
                     (topics.depth, bf.depth, "depth_in")]
             for topic, msg, key in side:

@@ -14,11 +14,11 @@ coordinates of the 135-dimensional state — the losses are in metres and the ob
 and root rotation move the contact points much more per normalised unit than a joint angle
 does (median RMS per coordinate on 8 held-out cases, `fast`: object translation 4.6e-2, root
 rotation 1.7e-2, shape 8.2e-3, object rotation 4.3e-3, body pose 1.6e-3) — so one rho either
-barely moves the pose or throws the object around. "block"
-rescales the gradient of each state block (root rotation, body pose, object rotation, object
-translation, shape: `StateLayout.named_slices`) to unit RMS per sample, keeping its direction
-within the block: every block then moves rho * (1 - a_t) / sqrt(a_t) RMS units of x̂0 per
-step, the same for all blocks. Measured on the held-out ablation in the README.
+barely moves the pose or throws the object around. "block" rescales the gradient of each state
+block (root rotation, body pose, object rotation, object translation, shape:
+`StateLayout.named_slices`) to unit RMS per sample, keeping its direction within the block:
+every block then moves rho * (1 - a_t) / sqrt(a_t) RMS units of x̂0 per step, the same for all
+blocks. Measured on the held-out ablation in the README.
 """
 
 from __future__ import annotations
