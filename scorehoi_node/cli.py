@@ -440,11 +440,6 @@ def train(data: list[Path] = typer.Option(..., "--data", exists=True, file_okay=
     console.print(f"wrote {out / 'denoiser.safetensors'}, {out / 'loss.png'}, {out / 'train.json'}")
 
 
-ABLATION_ROWS = (("initial estimate", "none"), ("optimization only (equal time)", "optimize"),
-                 ("unguided diffusion", "unguided"), ("guided (1 round)", "guided"),
-                 ("guided + iterative (paper)", "paper"), ("fast", "fast"))
-
-
 @app.command()
 def ablate(data: Path = typer.Option(..., "--data", exists=True, file_okay=False,
                                      help="held-out HOIShard folder (seeds not used in training)"),
@@ -454,22 +449,33 @@ def ablate(data: Path = typer.Option(..., "--data", exists=True, file_okay=False
                                                      dir_okay=False,
                                                      help="denoiser (default: the shipped one)"),
            seed: int = typer.Option(0, "--seed", help="seed of the initial-estimate noise"),
+           modes: str = typer.Option("all", "--modes",
+                                     help="comma-separated rows to run (none, optimize, "
+                                     "unguided, guided, paper, fast, paper_raw, fast_raw) or "
+                                     "all"),
+           overrides: list[str] = typer.Option(
+               [], "--set", help="KEY=VALUE for the guided rows (guided, paper, fast), e.g. "
+               "rho=2, guidance_norm=none, weights.penetration=1; repeatable"),
            threads: int = typer.Option(0, "--threads", min=0)) -> None:
     """Refinement ablation with controlled initial estimates (see core/ablation.py)."""
-    from dataclasses import replace
-
     import numpy as np
     import torch
     from rich.console import Console
 
-    from scorehoi_node.core.ablation import METRIC_KEYS, build_cases, run_mode
+    from scorehoi_node.core.ablation import (ABLATION_MODES, ablation_markdown, build_cases,
+                                             parse_overrides, run_ablation)
     from scorehoi_node.core.bodies import make_body_model
     from scorehoi_node.core.data.shards import concat_shards, iter_shards
     from scorehoi_node.core.diffusion.dataset import PriorDataset
     from scorehoi_node.core.diffusion.model import load_prior
     from scorehoi_node.core.objects import load_library
-    from scorehoi_node.core.refine import preset
 
+    try:
+        changes = parse_overrides(overrides)
+        wanted = (ABLATION_MODES if modes.strip() == "all"
+                  else tuple(m.strip() for m in modes.split(",") if m.strip()))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     if threads:
         torch.set_num_threads(threads)
     console = Console()
@@ -482,30 +488,17 @@ def ablate(data: Path = typer.Option(..., "--data", exists=True, file_okay=False
                                        prior.index.landmark_index).subset(torch.arange(n))
     built = build_cases(dataset, list(shard.object_id[:n]), np.asarray(shard.floor_plane[:n]),
                         np.asarray(shard.image_size[:n]), prior, body, library, seed=seed)
-    results: dict[str, dict] = {}
-    configs = {"none": preset("none"), "unguided": preset("unguided"),
-               "guided": replace(preset("fast"), mode="fast", rounds=1),
-               "paper": preset("paper"), "fast": preset("fast")}
-    for label, mode in ABLATION_ROWS:
-        if mode == "optimize":
-            continue
-        console.print(f"{label} ...")
-        results[mode] = run_mode(built, configs[mode], prior, body, library)
-    budget = results["fast"]["ms_per_frame"] / preset("fast").rounds
-    console.print(f"optimization only, {budget:.0f} ms per round ...")
-    results["optimize"] = run_mode(built, preset("optimize", optimize_budget_ms=budget), prior,
-                                   body, library)
+    try:
+        results = run_ablation(built, prior, body, library, wanted, changes,
+                               progress=lambda label: console.print(f"{label} ..."))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps(results, indent=2))
-    header = ["method", *METRIC_KEYS, "ms_per_frame"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, mode in ABLATION_ROWS:
-        r = results[mode]
-        lines.append("| " + " | ".join([label] + [f"{r[k]:.3f}" if "contact" in k
-                                                   else f"{r[k]:.2f}" for k in METRIC_KEYS]
-                                       + [f"{r['ms_per_frame']:.0f}"]) + " |")
-    (out / "ablation.md").write_text("\n".join(lines) + "\n")
-    console.print("\n".join(lines))
+    (out / "ablation.json").write_text(json.dumps(
+        {"overrides": changes, "cases": n, "seed": seed, "results": results}, indent=2))
+    table = ablation_markdown(results)
+    (out / "ablation.md").write_text(table)
+    console.print(table)
 
 
 def _params_from_file(path: Path) -> dict:

@@ -144,3 +144,110 @@ def run_mode(cases: list[AblationCase], config: RefineConfig, prior: Prior | Non
     summary["ms_per_frame"] = float(np.median(ms))
     summary["cases"] = len(cases)
     return summary
+
+
+# -- the ablation table (`scorehoi ablate`) -------------------------------------------------------
+#: (row label, mode) in table order; "optimize" gets the wall time per round that "fast" took
+ABLATION_ROWS = (("initial estimate", "none"), ("optimization only (equal time)", "optimize"),
+                 ("unguided diffusion", "unguided"), ("guided (1 round)", "guided"),
+                 ("guided + iterative (paper)", "paper"), ("fast", "fast"),
+                 ("paper, raw gradient (rho 30, penetration weight 1)", "paper_raw"),
+                 ("fast, raw gradient (rho 30, penetration weight 1)", "fast_raw"))
+ABLATION_MODES = tuple(mode for _, mode in ABLATION_ROWS)
+#: the guidance before block normalisation (the published raw gradient, with the scale and
+#: penetration weight it needed here)
+RAW_GRADIENT = {"guidance_norm": "none", "rho": 30.0, "weights": {"penetration": 1.0}}
+GUIDED_MODES = ("guided", "paper", "fast")
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """["rho=2", "weights.penetration=1", "guidance_norm=none"] -> `RefineConfig` overrides
+    (values typed like the field's default; `weights.<term>` sets one guidance weight)."""
+    from scorehoi_node.core.refine import DEFAULT_WEIGHTS
+
+    defaults = RefineConfig()
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not KEY=VALUE")
+        if key.startswith("weights."):
+            term = key.split(".", 1)[1]
+            if term not in DEFAULT_WEIGHTS:
+                raise ValueError(f"unknown guidance term {term!r} in {item!r}; terms: "
+                                 f"{sorted(DEFAULT_WEIGHTS)}")
+            out.setdefault("weights", {})[term] = float(value)
+            continue
+        if key in ("mode", "weights") or not hasattr(defaults, key):
+            raise ValueError(f"cannot override {key!r}; fields: rounds, tau, stride, rho, "
+                             "guidance_norm, contact_radius_m, contact_band_m, weights.<term>")
+        kind = type(getattr(defaults, key))
+        try:
+            out[key] = kind(value)
+        except ValueError as e:
+            raise ValueError(f"override {item!r}: {e}") from e
+    return out
+
+
+def _with(config: RefineConfig, overrides: dict) -> RefineConfig:
+    overrides = dict(overrides)
+    if "weights" in overrides:
+        overrides["weights"] = {**config.weights, **overrides["weights"]}
+    return replace(config, **overrides)
+
+
+def ablation_configs(overrides: dict | None = None) -> dict[str, RefineConfig]:
+    """Mode -> configuration of every row but "optimize"; `overrides` (`parse_overrides`)
+    apply to the guided rows (guided, paper, fast), not to the raw-gradient references."""
+    from scorehoi_node.core.refine import preset
+
+    configs = {"none": preset("none"), "unguided": preset("unguided"),
+               "guided": replace(preset("fast"), rounds=1), "paper": preset("paper"),
+               "fast": preset("fast")}
+    for mode in GUIDED_MODES:
+        configs[mode] = _with(configs[mode], overrides or {})
+    for mode in ("paper", "fast"):
+        configs[f"{mode}_raw"] = _with(preset(mode), RAW_GRADIENT)
+    return configs
+
+
+def run_ablation(cases: list[AblationCase], prior: Prior, body: BodyModel,
+                 library: ObjectLibrary, modes: tuple[str, ...] = ABLATION_MODES,
+                 overrides: dict | None = None, progress=None) -> dict[str, dict]:
+    """Mean metrics and ms per case of each of `modes` (in table order); "optimize" needs
+    "fast" (its time budget per round is what "fast" took)."""
+    from scorehoi_node.core.refine import preset
+
+    unknown = set(modes) - set(ABLATION_MODES)
+    if unknown:
+        raise ValueError(f"unknown ablation modes {sorted(unknown)}; modes: {ABLATION_MODES}")
+    if "optimize" in modes and "fast" not in modes:
+        raise ValueError("the 'optimize' row needs the 'fast' row (equal time)")
+    configs = ablation_configs(overrides)
+    results: dict[str, dict] = {}
+    for label, mode in ABLATION_ROWS:
+        if mode in modes and mode != "optimize":
+            if progress is not None:
+                progress(label)
+            results[mode] = run_mode(cases, configs[mode], prior, body, library)
+    if "optimize" in modes:
+        budget = results["fast"]["ms_per_frame"] / configs["fast"].rounds
+        if progress is not None:
+            progress(f"optimization only, {budget:.0f} ms per round")
+        results["optimize"] = run_mode(cases, preset("optimize", optimize_budget_ms=budget),
+                                       prior, body, library)
+    return {mode: results[mode] for mode in ABLATION_MODES if mode in results}
+
+
+def ablation_markdown(results: dict[str, dict]) -> str:
+    """The results as a Markdown table, rows in `ABLATION_ROWS` order."""
+    header = ["method", *METRIC_KEYS, "ms_per_frame"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, mode in ABLATION_ROWS:
+        if mode not in results:
+            continue
+        r = results[mode]
+        cells = [f"{r[k]:.3f}" if "contact" in k else f"{r[k]:.2f}" for k in METRIC_KEYS]
+        lines.append("| " + " | ".join([label, *cells, f"{r['ms_per_frame']:.0f}"]) + " |")
+    return "\n".join(lines) + "\n"
