@@ -86,8 +86,8 @@ class ScoreHOINode(LifecycleNode):
         self._pubs: dict = {}
         self._cond = threading.Condition()
         self._slot: tuple[Image, float] | None = None
-        self._camera_info: CameraInfo | None = None
-        # side inputs matched to an image by stamp: topic key -> {stamp_ns: msg}
+        # side inputs matched to an image by stamp: topic key -> {stamp_ns: msg}, in arrival
+        # order (the last camera_info is the latest, for cameras that do not stamp it per image)
         self._by_stamp: dict[str, OrderedDict[int, object]] = {
             "camera_info": OrderedDict(), "depth": OrderedDict(), "detections": OrderedDict()}
         # images in a row without a camera_info of their stamp; below INFO_SYNC_MISSES the camera
@@ -255,8 +255,6 @@ class ScoreHOINode(LifecycleNode):
             self._cond.notify()
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
-        with self._cond:
-            self._camera_info = msg  # the latest, for cameras that do not stamp it per image
         self._store("camera_info", msg)
 
     def depth_callback(self, msg: Image) -> None:
@@ -270,7 +268,9 @@ class ScoreHOINode(LifecycleNode):
         with self._cond:
             self.counts[f"{key}_in"] += 1
             buf = self._by_stamp[key]
-            buf[conv.stamp_to_ns(msg.header.stamp)] = msg
+            stamp = conv.stamp_to_ns(msg.header.stamp)
+            buf.pop(stamp, None)  # a repeated stamp moves to the end: arrival order
+            buf[stamp] = msg
             while len(buf) > 10:
                 buf.popitem(last=False)
             self._cond.notify()
@@ -332,28 +332,35 @@ class ScoreHOINode(LifecycleNode):
             tol = int(self.config.depth_sync_tolerance_s * 1e9)
             deadline = time.monotonic() + 0.05
             infos = self._by_stamp["camera_info"]
-            while (self._running and stamp not in infos
-                   and self._info_unmatched < INFO_SYNC_MISSES
-                   and self._cond.wait(timeout=max(deadline - time.monotonic(), 0))):
-                pass
-            info = infos.get(stamp)
-            if info is None and self._info_unmatched < INFO_SYNC_MISSES and self._camera_info:
+            synced = self._info_unmatched < INFO_SYNC_MISSES
+            info = self._wait_for(lambda: infos.get(stamp), deadline if synced else 0.0)
+            latest = next(reversed(infos.values()), None)
+            if info is None and synced and latest is not None:
                 self._warn("camera_info_not_in_time", "no camera_info with its stamp arrived "
                            "within 50 ms; using the latest one", skipped=False)
             self._info_unmatched = 0 if info is not None else self._info_unmatched + 1
-            info = info if info is not None else self._camera_info
+            info = info if info is not None else latest
             side = {}
             for key in ("depth", "detections"):
                 sub = self._subs.get(key)
-                if sub is None or not sub.get_publisher_count():
-                    continue
-                while self._running:
-                    side[key] = next((m for s, m in self._by_stamp[key].items()
-                                      if abs(s - stamp) <= tol), None)
-                    if side[key] is not None or not self._cond.wait(
-                            timeout=max(deadline - time.monotonic(), 0)):
-                        break
+                if sub is not None and sub.get_publisher_count():
+                    side[key] = self._wait_for(self._near(key, stamp, tol), deadline)
             return msg, t_rx, info, side
+
+    def _near(self, key: str, stamp: int, tol: int):
+        """Lookup of the buffered `key` message within `tol` ns of `stamp` (or None)."""
+        buf = self._by_stamp[key]
+        return lambda: next((m for s, m in buf.items() if abs(s - stamp) <= tol), None)
+
+    def _wait_for(self, lookup, deadline: float):
+        """With `self._cond` held: `lookup()` until it finds a message, `deadline`
+        (time.monotonic) passes or the worker stops; the message or None."""
+        while True:
+            found = lookup()
+            if found is not None or not self._running:
+                return found
+            if not self._cond.wait(timeout=max(deadline - time.monotonic(), 0)):
+                return lookup()
 
     def _work(self) -> None:
         while True:
