@@ -24,7 +24,19 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
 
 
-def _in_range(name: str, value: float, lo: float, hi: float) -> None:
+#: numeric parameter ranges (inclusive): what `__post_init__` checks, and what the node declares
+#: in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
+PARAM_RANGES: dict[str, tuple[float, float]] = {
+    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
+    "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0), "contact_threshold_m": (0.001, 0.2),
+    "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
+    "keyframe_interval": (1, 1000),
+    "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
+}
+
+
+def _in_range(name: str, value: float) -> None:
+    lo, hi = PARAM_RANGES[name]
     if not lo <= value <= hi:
         raise ValueError(f"{name}={value!r} must be within [{lo}, {hi}]")
 
@@ -88,17 +100,17 @@ class PipelineConfig:
         _choice("detector", self.detector, DETECTORS)
         _choice("device", self.device, DEVICES)
         _choice("refine", self.refine, REFINE_MODES)
-        _in_range("min_person_score", self.min_person_score, 0.0, 1.0)
-        _in_range("max_persons", self.max_persons, 1, 64)
+        _in_range("min_person_score", self.min_person_score)
+        _in_range("max_persons", self.max_persons)
         _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))
-        _in_range("depth_body_offset_m", self.depth_body_offset_m, 0.0, 0.5)
-        _in_range("track_max_age", self.track_max_age, 0, 1000)
-        _in_range("track_min_iou", self.track_min_iou, 0.0, 1.0)
+        _in_range("depth_body_offset_m", self.depth_body_offset_m)
+        _in_range("track_max_age", self.track_max_age)
+        _in_range("track_min_iou", self.track_min_iou)
         _choice("body_model", self.body_model, BODY_MODELS)
         _choice("object_source", self.object_source, OBJECT_SOURCES)
-        _in_range("contact_threshold_m", self.contact_threshold_m, 0.001, 0.2)
-        _in_range("min_object_confidence", self.min_object_confidence, 0.0, 1.0)
-        _in_range("keyframe_interval", self.keyframe_interval, 1, 1000)
+        _in_range("contact_threshold_m", self.contact_threshold_m)
+        _in_range("min_object_confidence", self.min_object_confidence)
+        _in_range("keyframe_interval", self.keyframe_interval)
 
 
 @dataclass(frozen=True)
@@ -135,9 +147,9 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         _choice("image_qos", self.image_qos, QOS_RELIABILITY)
-        _in_range("depth_sync_tolerance_s", self.depth_sync_tolerance_s, 0.0, 1.0)
-        _in_range("warn_throttle_s", self.warn_throttle_s, 0.0, 3600.0)
-        _in_range("diagnostics_period_s", self.diagnostics_period_s, 0.05, 60.0)
+        _in_range("depth_sync_tolerance_s", self.depth_sync_tolerance_s)
+        _in_range("warn_throttle_s", self.warn_throttle_s)
+        _in_range("diagnostics_period_s", self.diagnostics_period_s)
         _choice("keyframe_refine", self.keyframe_refine, REFINE_MODES)
         if not self.tf_prefix or "/" in self.tf_prefix.strip("/"):
             raise ValueError(f"tf_prefix={self.tf_prefix!r} must be one non-empty frame-name segment")
@@ -169,17 +181,6 @@ class NodeConfig:
             typed[k] = v
         pipeline = PipelineConfig(**{k: v for k, v in typed.items() if k in pipe_names})
         return cls(pipeline=pipeline, **{k: v for k, v in typed.items() if k in node_names})
-
-
-#: numeric parameter ranges (inclusive), the same bounds `__post_init__` checks; the node
-#: declares them in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
-PARAM_RANGES: dict[str, tuple[float, float]] = {
-    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
-    "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0), "contact_threshold_m": (0.001, 0.2),
-    "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
-    "keyframe_interval": (1, 1000),
-    "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
-}
 
 
 def params_from_file(path) -> dict[str, Any]:
