@@ -6,17 +6,14 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from scorehoi_msgs.msg import HumanObjectInteractionArray
 from scorehoi_node.core.types import CameraIntrinsics
 from scorehoi_node.ros import conversions as conv
-from tests.ros.rostest_utils import NodeProcess, make_context, spin_until, teardown_client
+from tests.ros.rostest_utils import CameraClient, NodeProcess, make_context
 
 pytestmark = pytest.mark.slow
 CAM = CameraIntrinsics.from_fov(640, 480, 60.0)
@@ -29,14 +26,11 @@ def _rss_mb(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-class Player:
+class Player(CameraClient):
+    """Sends the flood; records answer times and the node's counters."""
+
     def __init__(self, ctx):
-        self.node = rclpy.create_node("scorehoi_fuzzer", context=ctx)
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.ex.add_node(self.node)
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.image = self.node.create_publisher(Image, "/camera/image_raw", qos)
-        self.info = self.node.create_publisher(CameraInfo, "/camera/camera_info", qos)
+        super().__init__(ctx, "scorehoi_fuzzer", queue=100)
         self.rx: dict[int, float] = {}
         self.diag: dict[str, int] = {}
         self.node.create_subscription(HumanObjectInteractionArray, "/scorehoi/interactions",
@@ -57,9 +51,6 @@ class Player:
         h.stamp.sec = sec
         return h
 
-    def spin(self, pred, timeout):
-        return spin_until(self.ex, pred, timeout)
-
 
 @pytest.fixture(scope="module")
 def node_and_player(tmp_path_factory):
@@ -72,17 +63,17 @@ def node_and_player(tmp_path_factory):
     try:
         assert p.spin(lambda: p.diag.get("publishers_image", 0) > 0
                       and p.diag.get("publishers_camera_info", 0) > 0
-                      and p.image.get_subscription_count() > 0, 90), node.log()[-3000:]
+                      and p.image_pub.get_subscription_count() > 0, 90), node.log()[-3000:]
         # Fast DDS was seen to drop the first reliable samples for a while after both sides
         # report the match: send camera_infos until the node has one
         info = conv.intrinsics_to_camera_info(CAM, p.header(1))
         for _ in range(100):
-            p.info.publish(info)
+            p.info_pub.publish(info)
             if p.spin(lambda: p.diag.get("camera_info_in", 0) > 0, 0.3):
                 break
         yield node, p
     finally:
-        teardown_client(p.ex, p.node, ctx)
+        p.close()
         node.stop()
 
 
@@ -124,8 +115,8 @@ def _malformed(rng, p, sec):
 def test_bulk_malformed_input(node_and_player, person_640x480):
     node, p = node_and_player
     info, img = _valid(p, 10, person_640x480)
-    p.info.publish(info)
-    p.image.publish(img)
+    p.info_pub.publish(info)
+    p.image_pub.publish(img)
     assert p.spin(lambda: conv.stamp_to_ns(img.header.stamp) in p.rx, 60), node.log()[-3000:]
     rss0 = _rss_mb(node.proc.pid)
     rng = np.random.default_rng(0)
@@ -134,8 +125,8 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
     for i in range(n):
         bad, bad_info = _malformed(rng, p, 20 + i)
         if bad_info is not None:
-            p.info.publish(bad_info)
-        p.image.publish(bad)
+            p.info_pub.publish(bad_info)
+        p.image_pub.publish(bad)
         # ~300 Hz, ten times a camera: a burst much faster than the node's executor can take
         # in overflows its 10-deep DDS reader queue, which DDS does not report to the node
         p.spin(lambda: False, 0.003)
@@ -150,11 +141,11 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
     p.spin(stable, 20)
     info, img = _valid(p, 20 + n + 5, person_640x480)
     infos_in = p.diag.get("camera_info_in", 0)
-    p.info.publish(info)
+    p.info_pub.publish(info)
     # its camera_info first, so that after a flood of other-sized ones the match by stamp does
     # not depend on which of the two topics the node's executor serves first
     assert p.spin(lambda: p.diag.get("camera_info_in", 0) > infos_in, 10), p.diag
-    p.image.publish(img)
+    p.image_pub.publish(img)
     assert p.spin(lambda: conv.stamp_to_ns(img.header.stamp) in p.rx, 60), (
         p.diag, node.log()[-600:])
     elapsed = time.monotonic() - t0
@@ -192,9 +183,9 @@ def test_overload_at_three_times_capacity(node_and_player, person_640x480):
     lat = []
     for i in range(3):
         info, img = _valid(p, base + i, person_640x480)
-        p.info.publish(info)
+        p.info_pub.publish(info)
         t = time.perf_counter()
-        p.image.publish(img)
+        p.image_pub.publish(img)
         assert p.spin(lambda: conv.stamp_to_ns(img.header.stamp) in p.rx, 60)
         lat.append(p.rx[conv.stamp_to_ns(img.header.stamp)] - t)
     period = float(np.median(lat))
@@ -205,10 +196,10 @@ def test_overload_at_three_times_capacity(node_and_player, person_640x480):
     n = 30
     for i in range(n):
         info, img = _valid(p, base + 10 + i, person_640x480)
-        p.info.publish(info)
+        p.info_pub.publish(info)
         stamp = conv.stamp_to_ns(img.header.stamp)
         sent[stamp] = time.perf_counter()
-        p.image.publish(img)
+        p.image_pub.publish(img)
         p.spin(lambda: False, period / 3)  # 3x the node's capacity
     assert p.spin(lambda: p.diag.get("frames_in", 0) - before.get("frames_in", 0) >= n
                   and p.diag.get("frames_out", 0) + p.diag.get("dropped_superseded", 0)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
 
 from scorehoi_node.bags.via_node import NodeProcess as _NodeProcess
 from tests.conftest import ROOT
@@ -50,3 +52,24 @@ def teardown_client(executor: SingleThreadedExecutor, node, ctx, timeout: float 
     t = threading.Thread(target=work, name="client-teardown", daemon=True)
     t.start()
     t.join(timeout)
+
+
+class CameraClient:
+    """A test camera on real DDS: a node with its own executor and reliable publishers of
+    /camera/image_raw and /camera/camera_info (`queue` deep); subclasses add what they
+    subscribe to and record."""
+
+    def __init__(self, ctx, name: str, queue: int = 10) -> None:
+        self.ctx = ctx
+        self.node = rclpy.create_node(name, context=ctx)
+        self.ex = SingleThreadedExecutor(context=ctx)
+        self.ex.add_node(self.node)
+        self.qos = QoSProfile(depth=queue, reliability=ReliabilityPolicy.RELIABLE)
+        self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", self.qos)
+        self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", self.qos)
+
+    def spin(self, predicate, timeout: float) -> bool:
+        return spin_until(self.ex, predicate, timeout)
+
+    def close(self) -> None:
+        teardown_client(self.ex, self.node, self.ctx)

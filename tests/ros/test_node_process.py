@@ -7,10 +7,7 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
@@ -19,23 +16,18 @@ from visualization_msgs.msg import MarkerArray
 from scorehoi_msgs.msg import HumanObjectInteractionArray
 from scorehoi_node.core.types import CameraIntrinsics
 from scorehoi_node.ros import conversions as conv
-from tests.ros.rostest_utils import NodeProcess, make_context, spin_until, teardown_client
+from tests.ros.rostest_utils import CameraClient, NodeProcess, make_context, spin_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 CAM = CameraIntrinsics.from_fov(640, 480, 60.0)
 
 
-class Client:
+class Client(CameraClient):
     """Plays a camera and records everything the node publishes."""
 
     def __init__(self, ctx) -> None:
-        self.node = rclpy.create_node("scorehoi_test_client", context=ctx)
-        self.ex = SingleThreadedExecutor(context=ctx)
-        self.ex.add_node(self.node)
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", qos)
-        self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", qos)
-        self.depth_pub = self.node.create_publisher(Image, "/camera/depth", qos)
+        super().__init__(ctx, "scorehoi_test_client")
+        self.depth_pub = self.node.create_publisher(Image, "/camera/depth", self.qos)
         self.got: dict[str, list] = {k: [] for k in ("hoi", "tf", "markers", "joints", "diag")}
         self.rx_time: dict[int, float] = {}
         for key, cls, topic in (("hoi", HumanObjectInteractionArray, "/scorehoi/interactions"),
@@ -114,7 +106,7 @@ def running(tmp_path_factory):
         time.sleep(0.3)  # the first sample after matching can take 100-170 ms
         yield node, client
     finally:
-        teardown_client(client.ex, client.node, ctx)
+        client.close()
         node.stop()
 
 
