@@ -407,7 +407,7 @@ def train(data: list[Path] = typer.Option(..., "--data", exists=True, file_okay=
     from scorehoi_node.core.bodies import make_body_model
     from scorehoi_node.core.data.shards import iter_shards
     from scorehoi_node.core.diffusion.dataset import PriorDataset
-    from scorehoi_node.core.diffusion.guidance.recon import landmark_index
+    from scorehoi_node.core.bodies.landmarks import landmark_index
     from scorehoi_node.core.diffusion.state import StateCodec
     from scorehoi_node.core.diffusion.train import TrainConfig, train_prior
     from scorehoi_node.core.objects import load_library

@@ -367,8 +367,9 @@ class Pipeline:
         external box) nearest the wrists, else the depth cluster touching the hands."""
         if self.library is None:
             return None
-        from scorehoi_node.core.detect.rgbd_objects import (backproject_image, person_wrists,
-                                                            segment_hand_objects)
+        from scorehoi_node.core.detect.rgbd_objects import segment_hand_objects
+        from scorehoi_node.core.geometry import backproject_image
+        from scorehoi_node.core.keypoints import person_wrists
         from scorehoi_node.core.estimate.objects import estimate_object
 
         wrists_uv, wrist_scores = person_wrists(person)
@@ -390,7 +391,7 @@ class Pipeline:
         if human.vertices is not None:
             # the segmenter's person mask often covers the held object: keep only the pixels
             # whose depth lies on the fitted body surface
-            from scorehoi_node.core.detect.rgbd_objects import body_surface_mask
+            from scorehoi_node.core.geometry import body_surface_mask
 
             on_body = body_surface_mask(human.vertices, frame.camera, frame.depth)
             person_mask = on_body if person_mask is None else (person_mask & on_body)
@@ -495,7 +496,7 @@ def observation_of(frame: Frame, person: PersonDetection, found: FoundObject, te
             p = p[rng.choice(len(p), max_points, replace=False)]
         obj_pts = torch.as_tensor(p, **f) if len(p) else None
     if frame.depth is not None:
-        from scorehoi_node.core.detect.rgbd_objects import backproject_image
+        from scorehoi_node.core.geometry import backproject_image
         from scorehoi_node.core.estimate.floor import estimate_floor
 
         exclude = np.zeros(frame.depth.shape, bool)

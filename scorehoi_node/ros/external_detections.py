@@ -15,10 +15,9 @@ import math
 import numpy as np
 from vision_msgs.msg import Detection2D, Detection2DArray
 
-from scorehoi_node.core.detect.ultralytics_seg import COCO80
+from scorehoi_node.core.objects.classes import COCO80, PERSON_CLASS
 from scorehoi_node.core.types import Detections, ObjectDetection, PersonDetection
 
-PERSON_CLASS = "person"
 
 
 def class_name_of(class_id: str) -> str:

@@ -14,9 +14,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from scorehoi_node.core.bodies import make_body_model
-from scorehoi_node.core.estimate.body_fit import (JOINT_LANDMARKS, BodyFitConfig, fit_body,
-                                                  get_fitter, landmark_vertex_ids,
-                                                  mediapipe_landmarks)
+from scorehoi_node.core.bodies.landmarks import (JOINT_LANDMARKS, landmark_vertex_ids,
+                                                 mediapipe_landmarks)
+from scorehoi_node.core.estimate.body_fit import BodyFitConfig, fit_body, get_fitter
 from scorehoi_node.core.estimate.human import HumanFitError
 from scorehoi_node.core.synth.camera import CameraSampler
 from scorehoi_node.core.types import PersonDetection

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from scorehoi_node.core.data import behave, intercap
+from scorehoi_node.core.safe_pickle import load_numpy_pickle
 from scorehoi_node.core.data.shards import (
     HOIShard,
     RestRootJoint,
@@ -188,14 +189,14 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     path = tmp_path / "person_fit.pkl"
     path.write_bytes(pickle.dumps({"pose": _Evil(marker)}))
     with pytest.raises(ValueError, match=r"refusing global (posix|nt|os)\.system"):
-        behave.load_fit_pickle(path)
+        load_numpy_pickle(path)
     assert not marker.exists()
     path.write_bytes(pickle.dumps(eval))
     with pytest.raises(ValueError, match="refusing global builtins.eval"):
-        behave.load_fit_pickle(path)
+        load_numpy_pickle(path)
     path.write_bytes(b"\x80\x04garbage")
     with pytest.raises(ValueError, match="pickle"):
-        behave.load_fit_pickle(path)
+        load_numpy_pickle(path)
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
@@ -206,7 +207,7 @@ def test_restricted_unpickler_loads_numpy(tmp_path, protocol):
         raw = raw.replace(b"numpy._core", b"numpy.core")
     path = tmp_path / "fit.pkl"
     path.write_bytes(raw)
-    back = behave.load_fit_pickle(path)
+    back = load_numpy_pickle(path)
     np.testing.assert_array_equal(back["pose"], data["pose"])
     assert back["betas"].dtype == np.float32 and back["s"] == 2.5 and back["n"] == [1, "a"]
 

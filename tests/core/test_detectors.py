@@ -11,12 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from scorehoi_node.core.detect.rgbd_objects import (RGBDObjectConfig, person_wrists,
-                                                     segment_hand_objects)
+from scorehoi_node.core.detect.rgbd_objects import RGBDObjectConfig, segment_hand_objects
 from scorehoi_node.core.detect.tracking import BoxTracker, DetectionTracker, TrackerConfig, box_iou
-from scorehoi_node.core.detect.ultralytics_seg import (COCO80, DetectorUnavailable,
-                                                       UltralyticsSegDetector, class_filter_ids,
-                                                       resolve_weights, results_to_detections)
+from scorehoi_node.core.detect.ultralytics_seg import (DetectorUnavailable, UltralyticsSegDetector,
+                                                       class_filter_ids, resolve_weights,
+                                                       results_to_detections)
+from scorehoi_node.core.keypoints import person_wrists
+from scorehoi_node.core.objects.classes import COCO80
 from scorehoi_node.core.types import (CameraIntrinsics, Detections, ObjectDetection,
                                       PersonDetection)
 
@@ -314,7 +315,7 @@ def test_labels_keep_objects_of_other_classes_apart():
 
 def test_body_surface_mask_separates_a_held_object_from_the_body():
     """Pixels on the fitted body surface are the person; an object in front of it is not."""
-    from scorehoi_node.core.detect.rgbd_objects import body_surface_mask
+    from scorehoi_node.core.geometry import body_surface_mask
 
     cam = CameraIntrinsics.from_fov(160, 120, 60.0)
     # a dense 'torso' sheet of vertices at z = 2 m covering the image centre

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from scorehoi_node.core.config import PipelineConfig
-from scorehoi_node.core.detect.mediapipe_pose import MEDIAPIPE33, MediaPipePoseDetector
+from scorehoi_node.core.detect.mediapipe_pose import MediaPipePoseDetector
+from scorehoi_node.core.keypoints import MEDIAPIPE33
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import CameraIntrinsics, Frame
 

@@ -9,7 +9,7 @@ from scorehoi_node.core import metrics
 from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.objects.library import load_library
 from scorehoi_node.core.synth.generator import (_AIM_FROM_MOCAP, _CHILD, SceneGenerator)
-from scorehoi_node.core.synth.kinematics import Skeleton
+from scorehoi_node.core.bodies.kinematics import Skeleton
 from scorehoi_node.core.synth.mocap import LIBRARY_JOINTS, load_library as load_mocap
 from scorehoi_node.core.synth.scene import INTERACTIONS
 

@@ -9,13 +9,17 @@ the model's rest pose (anny: A-pose; SMPL family: T-pose).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from scorehoi_node.core.bodies.functional import apply_root_transform
 from scorehoi_node.core.bodies.layout import StateLayout
+
+T = TypeVar("T")
 
 # Contact subset: samples per body part (farthest-point sampling inside each part). The dict order
 # is the label order of `BodyModel.contact_part_names`. "back"/"front" split the torso.
@@ -164,6 +168,15 @@ class BodyModel(nn.Module):
             (BxVx3 vertices, BxJx3 joints) in the body frame, metres.
         """
         raise NotImplementedError
+
+    def derived(self, key, build: Callable[[], T]) -> T:
+        """A table derived from this body's data (landmark anchors, sole vertices, ...), built by
+        `build()` on first use and kept by this instance (fixed topology: valid for every pose
+        and shape)."""
+        tables = self.__dict__.setdefault("_derived_tables", {})
+        if key not in tables:
+            tables[key] = build()
+        return tables[key]
 
     def contact_parts(self) -> dict[str, torch.Tensor]:
         """Part name -> (K_part,) int64 vertex indices of the contact subset on that part."""

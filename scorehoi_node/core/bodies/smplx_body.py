@@ -24,6 +24,7 @@ import torch
 
 from scorehoi_node.core.bodies.base import CONTACT_PART_BUDGET, BodyModel
 from scorehoi_node.core.bodies.functional import contact_subset, dominant_bone
+from scorehoi_node.core.safe_pickle import load_numpy_pickle
 
 # model type -> (file prefix, human label, number of skeleton joints, where to get the files)
 SMPL_FAMILY: dict[str, tuple[str, str, int, str]] = {
@@ -109,9 +110,7 @@ def _load_model_data(path: Path) -> dict[str, object]:
                     continue
         return out
     if path.suffix == ".pkl":
-        from scorehoi_node.core.data.behave import load_fit_pickle
-
-        data = load_fit_pickle(path, extra_globals=_SPARSE_GLOBALS)
+        data = load_numpy_pickle(path, extra_globals=_SPARSE_GLOBALS)
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a dict of model arrays, got {type(data).__name__}")
         return dict(data)

@@ -37,16 +37,13 @@ centre), so pass `object_frame_offsets` (our template frame -> BEHAVE mesh frame
 the pose refer to our template; without it the pose still describes the BEHAVE mesh.
 
 The fits are Python pickles. Unpickling runs arbitrary code named by the file, and these files
-come from the internet, so `load_fit_pickle` uses an unpickler that only resolves the globals
-numpy needs to rebuild arrays and scalars (plus `_codecs.encode`, which protocol-2 pickles use
-for raw bytes) and refuses everything else.
+come from the internet, so they are read with `core.safe_pickle.load_numpy_pickle`, which
+rebuilds numpy arrays and scalars and refuses every other global.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import pickle
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -61,6 +58,7 @@ from scorehoi_node.core.data.shards import (
     rotvec_to_rotmat,
     smpl_root_to_frame,
 )
+from scorehoi_node.core.safe_pickle import load_numpy_pickle
 
 # BEHAVE object name -> our template id (class-level match only; see module docstring).
 BEHAVE_OBJECT_IDS: dict[str, str] = {
@@ -107,60 +105,6 @@ class BehaveLayout:
     object_angle_key: str = "angle"
     object_trans_key: str = "trans"
     default_gender: str = "male"
-
-
-# --------------------------------------------------------------------------------------------
-# Restricted unpickling (shared with `intercap`)
-
-_ALLOWED_PICKLE_GLOBALS = frozenset({
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-    ("collections", "OrderedDict"),
-})
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy array/scalar reconstruction globals (plus `extra`
-    (module, name) pairs)."""
-
-    def __init__(self, *args, extra: frozenset = frozenset(), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._allowed = _ALLOWED_PICKLE_GLOBALS | extra
-
-    def find_class(self, module: str, name: str) -> object:
-        canonical = module
-        if canonical == "numpy.core" or canonical.startswith("numpy.core."):
-            canonical = "numpy._core" + canonical[len("numpy.core"):]  # numpy 1.x pickles
-        if (canonical, name) not in self._allowed:
-            raise pickle.UnpicklingError(f"refusing global {module}.{name}")
-        return super().find_class(canonical, name)
-
-
-def load_fit_pickle(path: str | Path, extra_globals: frozenset = frozenset()) -> object:
-    """Load a dataset fit pickle that may only contain numpy arrays, scalars and containers.
-
-    Python 2 pickles load too (bytes decoded as latin-1, as numpy requires).
-
-    Raises:
-        FileNotFoundError: `path` is missing.
-        ValueError: the pickle references any other global (e.g. `os.system`) or is corrupt.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"fit pickle not found: {path}")
-    data = path.read_bytes()
-    try:
-        return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1",
-                                   extra=extra_globals).load()
-    except pickle.UnpicklingError as exc:
-        raise ValueError(f"{path}: unsafe or corrupt pickle ({exc}); only numpy arrays, numbers, "
-                         "strings, lists and dicts are accepted") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise ValueError(f"{path}: corrupt pickle ({type(exc).__name__}: {exc})") from None
 
 
 def _field(data: object, key: str, size: int, path: Path) -> np.ndarray:
@@ -314,12 +258,12 @@ def load_behave_sequence(
     pose, betas, trans, obj_angle, obj_trans = [], [], [], [], []
     for frame in frames:
         person_path = frame / layout.person_fit
-        person = load_fit_pickle(person_path)
+        person = load_numpy_pickle(person_path)
         pose.append(_field(person, layout.pose_key, 3 + 3 * SMPLH_NUM_POSE_JOINTS, person_path))
         betas.append(_field(person, layout.betas_key, 10, person_path))
         trans.append(_field(person, layout.trans_key, 3, person_path))
         obj_path = frame / layout.object_fit.format(obj=obj_name)
-        obj = load_fit_pickle(obj_path)
+        obj = load_numpy_pickle(obj_path)
         obj_angle.append(_field(obj, layout.object_angle_key, 3, obj_path))
         obj_trans.append(_field(obj, layout.object_trans_key, 3, obj_path))
     pose_aa = np.stack(pose).reshape(len(frames), 1 + SMPLH_NUM_POSE_JOINTS, 3)

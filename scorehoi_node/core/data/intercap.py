@@ -25,7 +25,7 @@ right eye + 15 left hand + 15 right hand (jaw/eyes at identity when absent); wit
 `include_hands=False`, the 21 body joints only. PCA hand poses need `HandPCA` from the user's
 SMPL-X model file. `root_transl` keeps SMPL-X's `transl` convention (see `shards`), so
 `rest_root` maps the subject's gender ("neutral" unless `subject_genders` says otherwise) to
-its rest pelvis. Fit pickles are read with `behave.load_fit_pickle` (numpy-only unpickler).
+its rest pelvis. Fit pickles are read with `core.safe_pickle.load_numpy_pickle` (numpy-only unpickler).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scorehoi_node.core.data.behave import read_json, apply_object_offset, load_fit_pickle
+from scorehoi_node.core.data.behave import apply_object_offset, read_json
+from scorehoi_node.core.safe_pickle import load_numpy_pickle
 from scorehoi_node.core.data.shards import (
     HOIShard,
     RestRootJoint,
@@ -228,7 +229,7 @@ def load_intercap_sequence(
     """
     root = Path(root)
     path = root / layout.results_dir / subject / object_folder / segment / layout.result_file
-    frames = load_fit_pickle(path)
+    frames = load_numpy_pickle(path)
     if not isinstance(frames, Sequence) or isinstance(frames, (str, bytes)) or not frames:
         raise ValueError(f"{path}: expected a non-empty list of per-frame dicts, got "
                          f"{type(frames).__name__}")

@@ -14,20 +14,18 @@ that are neither the person nor a large support plane:
 
 This is not a `Detector` (it needs depth and the person, not only RGB): the pipeline calls it
 after the person detector when a frame has depth and the detector gave no object.
-open3d is imported inside `remove_planes` only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+import open3d as o3d
 
-from scorehoi_node.core.types import CameraIntrinsics, ObjectDetection, PersonDetection
-
-#: Wrist keypoint indices (left, right) of each keypoint layout.
-WRIST_INDICES = {"mediapipe33": (15, 16), "coco17": (9, 10)}
-
+from scorehoi_node.core.geometry import backproject_image
+from scorehoi_node.core.types import CameraIntrinsics, ObjectDetection
 
 @dataclass(frozen=True)
 class RGBDObjectConfig:
@@ -104,24 +102,6 @@ class HandObject:
     hand_distance_m: float
 
 
-def person_wrists(person: PersonDetection) -> tuple[np.ndarray, np.ndarray]:
-    """(2, 2) wrist pixels (left, right) and (2,) scores of a person; (0, 2), (0,) without them."""
-    idx = WRIST_INDICES.get(person.keypoint_layout)
-    if idx is None or len(person.keypoints_2d) <= max(idx):
-        return np.zeros((0, 2)), np.zeros(0)
-    return (np.asarray(person.keypoints_2d, np.float64)[list(idx)],
-            np.asarray(person.keypoint_scores, np.float64)[list(idx)])
-
-
-def backproject_image(depth: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
-    """(H, W) depth [m] -> (H, W, 3) float64 camera-frame points [m] of the pixel centres."""
-    h, w = depth.shape
-    u = (np.arange(w) + 0.5 - camera.cx) / camera.fx
-    v = (np.arange(h) + 0.5 - camera.cy) / camera.fy
-    z = depth.astype(np.float64)
-    return np.stack([u[None, :] * z, v[:, None] * z, z], axis=-1)
-
-
 def remove_planes(points: np.ndarray, candidate: np.ndarray,
                   config: RGBDObjectConfig) -> tuple[np.ndarray, list[np.ndarray]]:
     """Drop large planes from `candidate`.
@@ -134,8 +114,6 @@ def remove_planes(points: np.ndarray, candidate: np.ndarray,
         (H, W) bool `candidate` without plane pixels, and the removed planes as (4,) [a, b, c, d]
         with a*x + b*y + c*z + d = 0 and unit normal.
     """
-    import open3d as o3d
-
     rng = np.random.default_rng(config.seed)
     keep = candidate.copy()
     planes: list[np.ndarray] = []
@@ -170,8 +148,6 @@ def depth_components(depth: np.ndarray, mask: np.ndarray,
     Returns:
         (H, W) int32 labels (0: not in `mask`, 1..n components) and n.
     """
-    import cv2
-
     z = np.where(mask, depth, np.nan).astype(np.float64)
     thr = config.depth_jump_m + config.depth_jump_rel * np.nan_to_num(z)
     # a pixel is "cut" when a 4-neighbour inside the mask jumps in depth; cut pixels are labelled
@@ -255,8 +231,6 @@ def segment_hand_objects(depth: np.ndarray, camera: CameraIntrinsics,
     Returns:
         The hand objects, best score first (empty when no wrist has depth or nothing is near).
     """
-    import cv2
-
     cfg = config or RGBDObjectConfig()
     depth = np.asarray(depth)
     if depth.ndim != 2 or depth.shape != (camera.height, camera.width):
@@ -308,31 +282,3 @@ def segment_hand_objects(depth: np.ndarray, camera: CameraIntrinsics,
                                       mask=mask),
             points=pts, wrist_index=int(np.flatnonzero(wrist_ok)[j]), hand_distance_m=dist))
     return sorted(found, key=lambda o: -o.detection.score)
-
-
-def body_surface_mask(vertices: np.ndarray, camera: CameraIntrinsics, depth: np.ndarray,
-                      tolerance_m: float = 0.08, splat_px: int = 5) -> np.ndarray:
-    """(H, W) bool pixels whose measured depth lies on a fitted body mesh.
-
-    Person segmenters (MediaPipe's mask included) paint a held object as part of the person;
-    a body-model fit knows where the body surface is. The mesh's vertices are z-buffered into
-    the image (a min-filter of `splat_px` fills the gaps between vertices), and a pixel belongs
-    to the person when its depth is within `tolerance_m` of that surface.
-
-    Args:
-        vertices: (V, 3) fitted body vertices, camera frame [m].
-        camera: intrinsics of `depth`.
-        depth: (H, W) depth [m], NaN/<= 0 invalid.
-    """
-    import cv2
-
-    h, w = depth.shape
-    v = np.asarray(vertices, np.float64)
-    v = v[v[:, 2] > 1e-3]
-    uv = np.floor(camera.project(v)).astype(np.int64)
-    ok = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
-    zbuf = np.full((h, w), np.inf, np.float32)
-    np.minimum.at(zbuf, (uv[ok, 1], uv[ok, 0]), v[ok, 2].astype(np.float32))
-    zbuf = cv2.erode(zbuf, np.ones((splat_px, splat_px), np.uint8))  # min filter
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(zbuf) & (np.abs(depth - zbuf) < tolerance_m)

@@ -23,30 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from scorehoi_node.core.keypoints import COCO17
+from scorehoi_node.core.objects.classes import COCO80, PERSON_CLASS
 from scorehoi_node.core.types import Detections, ObjectDetection, PersonDetection
 
-#: The 80 COCO class names in the order of their contiguous ids 0..79 (ultralytics / YOLO order).
-COCO80 = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-)
-
-#: Keypoint order of COCO-17 (ultralytics pose models).
-COCO17 = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
-
-PERSON_CLASS = "person"
 
 
 class DetectorUnavailable(RuntimeError):

@@ -10,7 +10,7 @@ import torch
 from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.diffusion.condition import ConditionSpec
 from scorehoi_node.core.diffusion.denoiser import CheckpointError, Denoiser
-from scorehoi_node.core.diffusion.guidance.recon import foot_vertex_ids, landmark_index
+from scorehoi_node.core.bodies.landmarks import foot_vertex_ids, landmark_index
 from scorehoi_node.core.diffusion.sampler import GuidedSampler
 from scorehoi_node.core.diffusion.state import BodyIndex, StateCodec
 

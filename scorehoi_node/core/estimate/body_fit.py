@@ -36,32 +36,19 @@ T = joint_positions[0] - rest_root(shape) (`BodyModel.forward` convention).
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
+from scorehoi_node.core.bodies.landmarks import (JOINT_LANDMARKS, LANDMARK_JOINTS,
+                                                 landmark_vertex_ids, mediapipe_landmarks)
 from scorehoi_node.core.estimate.human import HumanFitError, depth_scale, place_keypoints
 from scorehoi_node.core.rotations import swing
-from scorehoi_node.core.synth.kinematics import Pose, Skeleton
+from scorehoi_node.core.bodies.kinematics import Pose, Skeleton
 from scorehoi_node.core.types import CameraIntrinsics, HumanEstimate, PersonDetection
 
-#: MediaPipe landmarks that are posed anny joints: landmark index -> joint name
-JOINT_LANDMARKS: dict[int, str] = {
-    11: "upperarm01.L", 12: "upperarm01.R", 13: "lowerarm01.L", 14: "lowerarm01.R",
-    15: "wrist.L", 16: "wrist.R", 23: "upperleg01.L", 24: "upperleg01.R",
-    25: "lowerleg01.L", 26: "lowerleg01.R", 27: "foot.L", 28: "foot.R",
-}
-#: posed joint every MediaPipe landmark moves rigidly with (33 entries, MediaPipe order)
-LANDMARK_JOINTS: tuple[str, ...] = (
-    *(["head"] * 11),
-    "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
-    *(["wrist.L", "wrist.R"] * 3),
-    "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R",
-    *(["foot.L", "foot.R"] * 2),
-)
 _HIPS, _SHOULDERS, _EARS, _NOSE = (23, 24), (11, 12), (7, 8), 0
 #: bone aims in joint order: joint -> landmarks whose mean the joint's bone points at
 _AIM_AT: dict[str, tuple[int, ...]] = {
@@ -152,71 +139,6 @@ class BodyFit:
     keypoints_cam: np.ndarray
     landmarks_cam: np.ndarray
     timings_ms: dict[str, float]
-
-
-# -- landmark anchors on the anny mesh ------------------------------------------------------------
-def landmark_vertex_ids(body: BodyModel) -> dict[int, int]:
-    """MediaPipe landmark index -> anny vertex index, for the 21 landmarks that are not joints.
-
-    Chosen once on the neutral rest mesh by geometric rules inside the skinning region of the
-    bone each landmark follows (nose tip, eyes, ears, mouth corners, finger knuckles, heels,
-    toe tips). Vertex ids are shape-independent (fixed topology).
-    """
-    if body.name != "anny":
-        raise ValueError(f"the body fit needs the anny body model, got {body.name!r}")
-    from scorehoi_node.core.bodies.functional import dominant_bone
-
-    model = body.model
-    labels = list(model.bone_labels)
-    bone = dominant_bone(model.vertex_bone_weights, model.vertex_bone_indices).cpu().numpy()
-    inp = body.rest_inputs(1)
-    with torch.no_grad():
-        out = body(**inp)
-    v = out.vertices[0].double().cpu().numpy()
-
-    def region(*names: str) -> np.ndarray:
-        ids = [labels.index(n) for n in names if n in labels]
-        return np.flatnonzero(np.isin(bone, ids))
-
-    out_ids: dict[int, int] = {}
-    head = region("head", "eye.L", "eye.R", "neck03")
-    nose = head[np.argmax(v[head, 2] - 5.0 * np.abs(v[head, 0]))]
-    out_ids[0] = int(nose)
-    for side, sign, (inner, centre, outer), ear, mouth in (
-            ("L", 1.0, (1, 2, 3), 7, 9), ("R", -1.0, (4, 5, 6), 8, 10)):
-        eye = region(f"eye.{side}")
-        c = v[eye].mean(0)
-        front = eye[v[eye, 2] > c[2]]
-        out_ids[centre] = int(front[np.argmax(v[front, 2])])
-        out_ids[inner] = int(front[np.argmin(sign * v[front, 0])])
-        out_ids[outer] = int(front[np.argmax(sign * v[front, 0])])
-        band = head[np.abs(v[head, 1] - c[1] + 0.02) < 0.015]
-        out_ids[ear] = int(band[np.argmax(sign * v[band, 0])])
-        mouth_band = head[(v[head, 1] < v[nose, 1] - 0.025) & (v[head, 1] > v[nose, 1] - 0.05)
-                          & (np.abs(sign * v[head, 0] - 0.022) < 0.008)]
-        out_ids[mouth] = int(mouth_band[np.argmax(v[mouth_band, 2])])
-    for side, k in (("L", 0), ("R", 1)):
-        for lm, finger in ((17, 5), (19, 2), (21, 1)):  # pinky, index, thumb: proximal knuckle
-            ids = region(f"finger{finger}-1.{side}")
-            centre = v[ids].mean(0)
-            out_ids[lm + k] = int(ids[np.argmin(np.linalg.norm(v[ids] - centre, axis=1))])
-        foot = region(f"foot.{side}", *[f"toe{t}-{p}.{side}" for t in range(1, 6) for p in (1, 2, 3)])
-        low = foot[v[foot, 1] < v[foot, 1].min() + 0.02]
-        out_ids[29 + k] = int(low[np.argmin(v[low, 2])])
-        toes = region(f"toe2-3.{side}", f"toe2-2.{side}")
-        out_ids[31 + k] = int(toes[np.argmax(v[toes, 2])])
-    return dict(sorted(out_ids.items()))
-
-
-def mediapipe_landmarks(joints: np.ndarray, vertices: np.ndarray, joint_names: tuple[str, ...],
-                        vertex_ids: dict[int, int]) -> np.ndarray:
-    """(J, 3) joints + (V, 3) vertices of a posed anny body -> (33, 3) MediaPipe-33 landmarks
-    (same frame and units): joints for `JOINT_LANDMARKS`, `vertex_ids` vertices for the rest."""
-    out = np.zeros((33, 3))
-    for i in range(33):
-        out[i] = joints[joint_names.index(JOINT_LANDMARKS[i])] if i in JOINT_LANDMARKS \
-            else vertices[vertex_ids[i]]
-    return out
 
 
 # -- the fitter ------------------------------------------------------------------------------------
@@ -503,16 +425,10 @@ class BodyFitter:
                        landmarks_cam=self.landmarks(pose, sk, anchors), timings_ms=times)
 
 
-_FITTERS: "weakref.WeakKeyDictionary[BodyModel, dict[BodyFitConfig, BodyFitter]]" = \
-    weakref.WeakKeyDictionary()
-
-
 def get_fitter(body: BodyModel, config: BodyFitConfig = BodyFitConfig()) -> BodyFitter:
-    """The cached `BodyFitter` of (`body`, `config`): the rest grid is built once (~0.3 s)."""
-    per_body = _FITTERS.setdefault(body, {})
-    if config not in per_body:
-        per_body[config] = BodyFitter(body, config)
-    return per_body[config]
+    """The `BodyFitter` of (`body`, `config`), kept by the body: its rest grid is built once
+    (~0.3 s)."""
+    return body.derived(("body_fitter", config), lambda: BodyFitter(body, config))
 
 
 def fit_body(person: PersonDetection, camera: CameraIntrinsics, body: BodyModel,
@@ -537,6 +453,5 @@ def fit_body(person: PersonDetection, camera: CameraIntrinsics, body: BodyModel,
 
 
 __all__ = [
-    "BodyFit", "BodyFitConfig", "BodyFitter", "JOINT_LANDMARKS", "LANDMARK_JOINTS", "fit_body",
-    "get_fitter", "landmark_vertex_ids", "mediapipe_landmarks",
+    "BodyFit", "BodyFitConfig", "BodyFitter", "fit_body", "get_fitter",
 ]

@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scorehoi_node.core.estimate.objects import closest_points, mesh_scene
 from scorehoi_node.core.objects import ObjectTemplate
 from scorehoi_node.core.types import Contact, ObjectEstimate
 
@@ -60,13 +59,10 @@ def signed_distance(template: ObjectTemplate, rotation: np.ndarray, translation:
                     points: np.ndarray) -> np.ndarray:
     """(N,) float64 exact signed distance [m] (negative inside) of camera-frame points to the
     template placed by `rotation` (3, 3) and `translation` (3,)."""
-    import open3d as o3d
-
     local = (np.asarray(points, np.float64) - translation) @ rotation
     if len(local) == 0:
         return np.zeros(0)
-    return mesh_scene(template).compute_signed_distance(
-        o3d.core.Tensor(local.astype(np.float32))).numpy().astype(np.float64)
+    return template.signed_distance(local)
 
 
 def penetration_depth(template: ObjectTemplate, rotation: np.ndarray, translation: np.ndarray,
@@ -129,7 +125,7 @@ def estimate_contacts(human_vertices: np.ndarray, contact_vertex_ids: np.ndarray
     keep = np.flatnonzero(prob >= 0.5)
     contacts: list[Contact] = []
     if len(keep):
-        surf, normal = closest_points(template, local[keep])
+        surf, normal = template.closest_points(local[keep])
         surf_cam, normal_cam = surf @ R.T + t, normal @ R.T
         contacts = [
             Contact(human_point=subset[k], object_point=surf_cam[i], normal=normal_cam[i],

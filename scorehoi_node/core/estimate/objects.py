@@ -46,10 +46,12 @@ open3d and cv2 are imported inside the functions that need them.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+import open3d as o3d
+from scipy.spatial import cKDTree
 
 from scorehoi_node.core.objects import ObjectLibrary, ObjectTemplate
 from scorehoi_node.core.types import CameraIntrinsics, ObjectEstimate
@@ -141,53 +143,6 @@ class ObjectFit:
     score: float
 
 
-# -- exact mesh queries (shared with `estimate.contacts`) ---------------------------------------
-
-_SCENES: "weakref.WeakKeyDictionary[ObjectTemplate, object]" = weakref.WeakKeyDictionary()
-_SAMPLES: "weakref.WeakKeyDictionary[ObjectTemplate, np.ndarray]" = weakref.WeakKeyDictionary()
-
-
-def mesh_scene(template: ObjectTemplate):
-    """open3d `RaycastingScene` of the template mesh in its canonical frame (cached per template).
-
-    Signed distances are negative inside (the templates are watertight, normals outward).
-    """
-    scene = _SCENES.get(template)
-    if scene is None:
-        import open3d as o3d
-
-        scene = o3d.t.geometry.RaycastingScene()
-        scene.add_triangles(o3d.core.Tensor(template.vertices.astype(np.float32)),
-                            o3d.core.Tensor(template.faces.astype(np.uint32)))
-        _SCENES[template] = scene
-    return scene
-
-
-def closest_points(template: ObjectTemplate, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest mesh points and their outward face normals of (N, 3) canonical-frame points.
-
-    Returns (N, 3) float64 surface points and (N, 3) float64 unit normals, canonical frame.
-    """
-    import open3d as o3d
-
-    out = mesh_scene(template).compute_closest_points(
-        o3d.core.Tensor(np.ascontiguousarray(local, dtype=np.float32)))
-    return (out["points"].numpy().astype(np.float64),
-            out["primitive_normals"].numpy().astype(np.float64))
-
-
-def _surface_samples(template: ObjectTemplate, count: int) -> np.ndarray:
-    """(count, 3) area-uniform surface samples of the template (seed 0, cached)."""
-    cached = _SAMPLES.get(template)
-    if cached is None or len(cached) != count:
-        from scorehoi_node.core.objects import sample_surface
-
-        cached = sample_surface(template.vertices, template.faces, count,
-                                np.random.default_rng(0))
-        _SAMPLES[template] = cached
-    return cached
-
-
 # -- small geometry helpers ---------------------------------------------------------------------
 
 def up_vector(floor_plane: np.ndarray | None) -> np.ndarray:
@@ -263,8 +218,6 @@ class _PointFitter:
 
     def __init__(self, camera: CameraIntrinsics, points: np.ndarray, up: np.ndarray,
                  floor_d: float | None, config: ObjectFitConfig) -> None:
-        from scipy.spatial import cKDTree
-
         self.camera, self.up, self.floor_d, self.cfg = camera, up, floor_d, config
         self.points = points
         self.tree = cKDTree(points)
@@ -273,7 +226,7 @@ class _PointFitter:
     def _pairs(self, template: ObjectTemplate, R: np.ndarray, t: np.ndarray):
         """Posed closest mesh points S, normals N (camera frame), distances and weights."""
         local = (self.points - t) @ R
-        s, n = closest_points(template, local)
+        s, n = template.closest_points(local)
         S, N = s @ R.T + t, n @ R.T
         diff = self.points - S
         dist = np.linalg.norm(diff, axis=1)
@@ -316,21 +269,19 @@ class _PointFitter:
         fitness = float(inl.mean())
         rmse = float(np.sqrt(np.mean(dist[inl] ** 2))) if inl.any() else float("inf")
         # camera-visible model samples inside the image
-        samples = _surface_samples(template, self.cfg.model_samples) @ R.T + t
+        samples = template.surface_samples(self.cfg.model_samples) @ R.T + t
         coverage = 0.0
         front = samples[:, 2] > 1e-3
         uv = self.camera.project(samples)
         inside = front & (uv[:, 0] >= 0) & (uv[:, 0] < self.camera.width) & (
             uv[:, 1] >= 0) & (uv[:, 1] < self.camera.height)
         if inside.any():
-            import open3d as o3d
-
             origin = -R.T @ t  # camera centre in the template frame
             target = (samples[inside] - t) @ R
             ray = target - origin
             length = np.linalg.norm(ray, axis=1)
             rays = np.concatenate([np.broadcast_to(origin, ray.shape), ray / length[:, None]], 1)
-            hit = mesh_scene(template).cast_rays(
+            hit = template.raycasting_scene.cast_rays(
                 o3d.core.Tensor(rays.astype(np.float32)))["t_hit"].numpy()
             visible = hit >= length - 2e-3
             if visible.any():
@@ -439,8 +390,6 @@ def fit_points(camera: CameraIntrinsics, templates: list[ObjectTemplate], points
 def _silhouette(template: ObjectTemplate, R: np.ndarray, t: np.ndarray,
                 camera: CameraIntrinsics) -> np.ndarray:
     """(H, W) bool projected template (triangles behind the camera are skipped)."""
-    import cv2
-
     v = template.vertices.astype(np.float64) @ R.T + t
     out = np.zeros((camera.height, camera.width), np.uint8)
     tri = template.faces[np.all(v[template.faces][:, :, 2] > 1e-3, axis=1)]

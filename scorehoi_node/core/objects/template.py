@@ -12,8 +12,10 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import open3d as o3d
 import torch
 
+from scorehoi_node.core.objects.sampling import sample_surface
 from scorehoi_node.core.objects.sdf import sdf_query
 
 NUM_KEYPOINTS = 64
@@ -92,6 +94,37 @@ class ObjectTemplate:
         """
         grid, bounds = self._sdf_tensors
         return sdf_query(points, grid, bounds)
+
+    # -- exact mesh queries (open3d), built on first use and kept by the template ------------------
+    @cached_property
+    def raycasting_scene(self) -> o3d.t.geometry.RaycastingScene:
+        """open3d `RaycastingScene` of the mesh in the canonical frame: exact closest points, signed
+        distances (negative inside: the meshes are watertight with outward normals) and ray casts."""
+        scene = o3d.t.geometry.RaycastingScene()
+        scene.add_triangles(o3d.core.Tensor(self.vertices.astype(np.float32)),
+                            o3d.core.Tensor(self.faces.astype(np.uint32)))
+        return scene
+
+    def signed_distance(self, local: np.ndarray) -> np.ndarray:
+        """(N,) float64 exact signed distance [m] of (N, 3) canonical-frame points, negative inside."""
+        query = o3d.core.Tensor(np.ascontiguousarray(local, dtype=np.float32))
+        return self.raycasting_scene.compute_signed_distance(query).numpy().astype(np.float64)
+
+    def closest_points(self, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest mesh points and their outward face normals of (N, 3) canonical-frame points:
+        (N, 3) float64 surface points and (N, 3) float64 unit normals, canonical frame."""
+        out = self.raycasting_scene.compute_closest_points(
+            o3d.core.Tensor(np.ascontiguousarray(local, dtype=np.float32)))
+        return (out["points"].numpy().astype(np.float64),
+                out["primitive_normals"].numpy().astype(np.float64))
+
+    def surface_samples(self, count: int) -> np.ndarray:
+        """(count, 3) float64 area-uniform surface samples, canonical frame (seed 0; kept per count)."""
+        kept = self.__dict__.setdefault("_surface_samples", {})
+        if count not in kept:
+            kept[count] = sample_surface(self.vertices, self.faces, count,
+                                         np.random.default_rng(0))
+        return kept[count]
 
     @classmethod
     def load(cls, path: str | Path) -> "ObjectTemplate":

@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation
 from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.objects.library import ObjectLibrary
 from scorehoi_node.core.objects.template import ObjectTemplate
-from scorehoi_node.core.synth.kinematics import Pose, Skeleton
+from scorehoi_node.core.bodies.kinematics import Pose, Skeleton
 from scorehoi_node.core.synth.mocap import LIBRARY_JOINTS, MocapLibrary, load_library
 from scorehoi_node.core.synth.scene import CONTACT_GT_M, INTERACTIONS, HOIScene
 

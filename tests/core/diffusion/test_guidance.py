@@ -14,6 +14,8 @@ import pytest
 import torch
 
 from scorehoi_node.core.bodies import BodyModel, make_body_model
+from scorehoi_node.core.bodies.landmarks import (foot_vertex_ids, landmark_index,
+                                                 landmark_vertex_ids, mediapipe_landmarks)
 from scorehoi_node.core.diffusion.guidance import (
     TERMS,
     ContactGuidance,
@@ -25,8 +27,6 @@ from scorehoi_node.core.diffusion.guidance import (
     PenetrationGuidance,
     Reconstruction,
     ReprojectionGuidance,
-    foot_vertex_ids,
-    landmark_index,
     make_reconstruction,
     make_terms,
     mask_distance,
@@ -137,7 +137,6 @@ def test_vertex_subset_is_strided_and_includes_extra():
 
 
 def test_landmark_index_matches_mediapipe_landmarks(scene):
-    from scorehoi_node.core.estimate.body_fit import landmark_vertex_ids, mediapipe_landmarks
 
     index = landmark_index(scene.body)
     assert index.shape == (33,) and index.dtype == torch.int64

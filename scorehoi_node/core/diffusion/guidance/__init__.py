@@ -34,11 +34,7 @@ from scorehoi_node.core.diffusion.guidance.human_floor import HumanFloorGuidance
 from scorehoi_node.core.diffusion.guidance.mask import MaskGuidance, mask_distance, sample_map
 from scorehoi_node.core.diffusion.guidance.object_floor import ObjectFloorGuidance
 from scorehoi_node.core.diffusion.guidance.penetration import PenetrationGuidance
-from scorehoi_node.core.diffusion.guidance.recon import (
-    foot_vertex_ids,
-    landmark_index,
-    make_reconstruction,
-)
+from scorehoi_node.core.diffusion.guidance.recon import make_reconstruction
 from scorehoi_node.core.diffusion.guidance.reprojection import ReprojectionGuidance, geman_mcclure
 
 #: term name (the key of its weight in the sampler configuration) -> term class
@@ -92,7 +88,7 @@ def total_loss(terms: list[tuple[float, GuidanceTerm]], recon: Reconstruction,
 __all__ = [
     "TERMS", "ContactGuidance", "DepthGuidance", "GuidanceTerm", "HumanFloorGuidance",
     "MaskGuidance", "ObjectFloorGuidance", "Observation", "PenetrationGuidance", "Reconstruction",
-    "ReprojectionGuidance", "foot_vertex_ids", "geman_mcclure", "landmark_index",
+    "ReprojectionGuidance", "geman_mcclure",
     "make_reconstruction", "make_terms", "mask_distance", "plane_height", "project",
     "sample_map", "total_loss", "vertex_subset", "zero_loss",
 ]
