@@ -40,6 +40,10 @@ class RGBDObjectConfig:
         max_planes: at most this many planes are removed (floor, table, wall).
         plane_sample_points: RANSAC runs on at most this many random points.
         depth_jump_m, depth_jump_rel: neighbours split when |dz| > depth_jump_m + depth_jump_rel*z.
+        slope_aware: ...unless dz continues the slope of the neighbouring pairs on the same row
+            or column (within the same threshold): a surface seen at a grazing angle (a table
+            top from standing height) changes depth fast but smoothly; an occlusion edge jumps
+            once.
         min_pixels: smaller components are noise [px].
         max_extent_m: larger components (diagonal of their 3D box) are scenery, not objects [m].
         max_hand_distance_m: a component is in the hand when a point is this close to a wrist [m].
@@ -58,6 +62,7 @@ class RGBDObjectConfig:
     plane_sample_points: int = 20000
     depth_jump_m: float = 0.03
     depth_jump_rel: float = 0.01
+    slope_aware: bool = False
     min_pixels: int = 50
     max_extent_m: float = 1.2
     max_hand_distance_m: float = 0.15
@@ -153,8 +158,8 @@ def depth_components(depth: np.ndarray, mask: np.ndarray,
     # a pixel is "cut" when a 4-neighbour inside the mask jumps in depth; cut pixels are labelled
     # afterwards from a depth-continuous neighbour so components keep their full outline
     cut = np.zeros_like(mask)
-    dx = np.abs(np.diff(z, axis=1)) > np.minimum(thr[:, 1:], thr[:, :-1])
-    dy = np.abs(np.diff(z, axis=0)) > np.minimum(thr[1:], thr[:-1])
+    dx = _jumps(z, thr, 1, config.slope_aware)
+    dy = _jumps(z, thr, 0, config.slope_aware)
     cut[:, 1:] |= dx
     cut[:, :-1] |= dx
     cut[1:] |= dy
@@ -184,6 +189,29 @@ def depth_components(depth: np.ndarray, mask: np.ndarray,
         labels[pending & (best > 0)] = best[pending & (best > 0)]
         pending = mask & (labels == 0)
     return labels, int(n - 1)
+
+
+def _jumps(z: np.ndarray, thr: np.ndarray, axis: int, slope_aware: bool) -> np.ndarray:
+    """Depth discontinuities between neighbours along `axis` ((H, W-1) or (H-1, W) bool)."""
+    d = np.diff(z, axis=axis)
+    t = np.minimum(thr[(slice(None),) * axis + (slice(1, None),)],
+                   thr[(slice(None),) * axis + (slice(None, -1),)])
+    jump = np.abs(d) > t
+    if not slope_aware:
+        return jump
+    n = d.shape[axis]
+    sl = [slice(None)] * 2
+    prev = np.full(d.shape, np.nan)
+    nxt = np.full(d.shape, np.nan)
+    sl[axis] = slice(1, None)
+    dst_prev = tuple(sl)
+    sl[axis] = slice(None, n - 1)
+    src_prev = tuple(sl)
+    prev[dst_prev] = d[src_prev]
+    nxt[src_prev] = d[dst_prev]
+    with np.errstate(invalid="ignore"):
+        smooth = (np.abs(d - prev) <= t) | (np.abs(d - nxt) <= t)
+    return jump & ~smooth
 
 
 def wrist_points(depth: np.ndarray, camera: CameraIntrinsics, wrists_uv: np.ndarray,

@@ -385,6 +385,44 @@ def fit_points(camera: CameraIntrinsics, templates: list[ObjectTemplate], points
     return sorted((fitter.fit(t) for t in usable), key=lambda f: -f.score)
 
 
+def fit_from_starts(camera: CameraIntrinsics, template: ObjectTemplate, points: np.ndarray,
+                    starts: list[tuple[np.ndarray, np.ndarray]],
+                    floor_plane: np.ndarray | None = None,
+                    config: ObjectFitConfig = ObjectFitConfig()) -> ObjectFit | None:
+    """ICP of one template from given placements (a recogniser's yaw / translation seeds): no
+    template or yaw search. Each start (rotation (3, 3), origin (3,), camera frame) is refined
+    (`ObjectFitConfig.upright` decides yaw-only or free rotation) and scored; the best wins.
+    None when fewer than `config.min_points` finite points or no start."""
+    pts = _clean_points(points)
+    if len(pts) < config.min_points or not starts:
+        return None
+    fitter = _PointFitter(camera, _subsample(pts, config), up_vector(floor_plane),
+                          _floor_offset(floor_plane), config)
+    fits = [fitter.refine_from(template, np.asarray(R, np.float64), np.asarray(t, np.float64))
+            for R, t in starts]
+    return max(fits, key=lambda f: f.score)
+
+
+def place_rgb(camera: CameraIntrinsics, template: ObjectTemplate, mask: np.ndarray,
+              floor_plane: np.ndarray | None = None, hands: np.ndarray | None = None,
+              yaw: float = 0.0, config: ObjectFitConfig = ObjectFitConfig()
+              ) -> tuple[np.ndarray, np.ndarray, float]:
+    """RGB-only placement of one template on a mask (module docstring, RGB path), turned by
+    `yaw` [rad] about "up" from facing the camera: (rotation (3, 3), origin (3,), silhouette
+    IoU with the mask in [0, 1])."""
+    mask = np.asarray(mask, bool)
+    if hands is not None:
+        hands = np.asarray(hands, np.float64).reshape(-1, 3)
+        hands = hands[np.all(np.isfinite(hands), axis=1)]
+    R, t, _ = _place_rgb(camera, template, _mask_box(mask), up_vector(floor_plane), floor_plane,
+                         hands, config)
+    centre = t + R @ _box_centre(template)
+    R = R @ yaw_matrix(yaw)
+    t = centre - R @ _box_centre(template)
+    sil = _silhouette(template, R, t, camera)
+    return R, t, float((sil & mask).sum() / max((sil | mask).sum(), 1))
+
+
 # -- RGB path -----------------------------------------------------------------------------------
 
 def _silhouette(template: ObjectTemplate, R: np.ndarray, t: np.ndarray,
