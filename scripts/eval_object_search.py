@@ -238,6 +238,8 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=2)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="render, detect and fit (cached in OUT/frames.pkl), then stop")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cache = args.out / "frames.pkl"
@@ -247,6 +249,8 @@ def main() -> None:
         frames = render(args.seed, args.sequences, args.seq_len)
         fits = detect_and_fit(frames)
         cache.write_bytes(pickle.dumps((frames, fits)))
+    if args.prepare_only:
+        return
     rows = evaluate(frames, fits, args.weights)
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1))
     md = table(rows)

@@ -391,14 +391,17 @@ def near_points(depth: np.ndarray, camera: CameraIntrinsics, centres: np.ndarray
 
 
 def up_and_floor(floor_plane: np.ndarray | None, anchors: Sequence[BodyAnchors],
-                 foot_below_ankle_m: float = 0.08) -> tuple[np.ndarray, float]:
+                 foot_below_ankle_m: float = 0.08, up_hint: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, float]:
     """("up" (3,), d) with up . x + d = height above the floor [m]: the floor plane, else
-    camera -y with the floor through the lowest ankle (minus `foot_below_ankle_m`)."""
+    `up_hint` (default camera -y) with the floor through the lowest ankle (minus
+    `foot_below_ankle_m`)."""
     if floor_plane is not None:
         n = np.asarray(floor_plane, np.float64).reshape(4)
         s = np.linalg.norm(n[:3])
         return n[:3] / s, float(n[3] / s)
-    up = np.array([0.0, -1.0, 0.0])
+    up = np.array([0.0, -1.0, 0.0]) if up_hint is None else \
+        np.asarray(up_hint, np.float64) / np.linalg.norm(up_hint)
     lows = [a.joints[KEY_JOINTS.index(k)] for a in anchors
             for k in ("left_ankle", "right_ankle")]
     lows = [p for p in lows if np.isfinite(p).all()]
@@ -761,7 +764,8 @@ class FrameCandidates:
         anchors: one `BodyAnchors` per person (index = `ObjectCandidate.person`).
         exclude: (H, W) bool person pixels removed before clustering (None without depth).
         floor_plane: (4,) the floor used (given, estimated from depth, or None).
-        up: (3,) unit floor normal, camera frame.
+        up: (3,) unit floor normal, camera frame (without a floor plane: camera -y with depth,
+            the first person's body axis without).
         floor_d: up . x + floor_d = height above the floor [m].
     """
 
@@ -807,7 +811,9 @@ def frame_candidates(camera: CameraIntrinsics, humans: Sequence[HumanEstimate],
                                 splat_px=config.body_splat_px)
         if floor_plane is None:
             floor_plane = estimate_floor(depth, camera, exclude=exclude)
-    up, floor_d = up_and_floor(floor_plane, anchors)
+    # RGB only: "up" is the first person's body axis (their root's +Y), not the camera's -y
+    hint = humans[0].root_rotation[:, 1] if depth is None and len(humans) else None
+    up, floor_d = up_and_floor(floor_plane, anchors, up_hint=hint)
     cands = find_candidates(camera, anchors, depth=depth, detections=detections,
                             exclude=exclude, floor_plane=floor_plane, config=config)
     return FrameCandidates(cands, anchors, exclude, floor_plane, up, floor_d)

@@ -80,6 +80,8 @@ class RecogniserConfig:
         template_ids: library template ids in class order (then "other", "clutter").
         symmetry: yaw symmetry order per template (`yaw_symmetry`).
         yaw_bins: bins over 360 degrees of yaw.
+        num_points: points the point network sees per candidate (the first of the evidence's
+            random sample; training draws them at random from it).
         point_widths: per-point MLP widths.
         hidden: width of the joint MLP.
         mask_channels: CNN channels (three stride-2 convolutions).
@@ -88,7 +90,8 @@ class RecogniserConfig:
     template_ids: tuple[str, ...]
     symmetry: tuple[int, ...]
     yaw_bins: int = 12
-    point_widths: tuple[int, ...] = (64, 128, 192)
+    num_points: int = 128
+    point_widths: tuple[int, ...] = (64, 96, 128)
     hidden: int = 256
     mask_channels: tuple[int, ...] = (16, 32, 64)
 
@@ -139,8 +142,11 @@ class RecogniserNet(nn.Module):
         self.point_mlp = _mlp([POINT_FEATURES, *w])
         self.point_joint = _mlp([2 * w[-1] + CONTEXT_DIM, config.hidden, config.hidden])
         self.point_heads = _Heads(config.hidden, config, translation=True)
-        self.seg = nn.Sequential(nn.Linear(w[-1] + config.hidden, 64), nn.ReLU(),
-                                 nn.Linear(64, 1))
+        # segmentation: Linear([point feature, global feature]) as a per-point plus a
+        # per-sample term (the same map, without concatenating the global one to every point)
+        self.seg_point = nn.Linear(w[-1], 32)
+        self.seg_global = nn.Linear(config.hidden, 32, bias=False)
+        self.seg_out = nn.Linear(32, 1)
         c = config.mask_channels
         self.mask_cnn = nn.Sequential(
             nn.Conv2d(1, c[0], 3, 2, 1), nn.ReLU(), nn.Conv2d(c[0], c[1], 3, 2, 1), nn.ReLU(),
@@ -156,8 +162,8 @@ class RecogniserNet(nn.Module):
         pooled = torch.cat([f.max(1).values, f.mean(1), context], dim=1)
         h = self.point_joint(pooled)
         out = self.point_heads(h)
-        seg_in = torch.cat([f, h[:, None].expand(-1, f.shape[1], -1)], dim=2)
-        out["segmentation"] = self.seg(seg_in)[..., 0]
+        seg = torch.relu(self.seg_point(f) + self.seg_global(h)[:, None])
+        out["segmentation"] = self.seg_out(seg)[..., 0]
         return out
 
     def forward_mask(self, mask: torch.Tensor, context: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -238,8 +244,10 @@ class Recognition:
             template about the floor normal in the evidence frame (empty unless a template).
         translation_local: (3,) float64 template origin in the evidence frame [m] (NaN without
             depth).
-        object_point_mask: (N,) bool per candidate point: segmented as the object (None
-            without depth).
+        point_index: (P,) int64 rows of the candidate's points the network saw (None without
+            depth).
+        point_is_object: (P,) bool: each of those segmented as the object (at least
+            `min_object_points` of them, else all True).
     """
 
     classes: tuple[str, ...]
@@ -247,7 +255,8 @@ class Recognition:
     label: str
     yaws: tuple[tuple[float, float], ...]
     translation_local: np.ndarray
-    object_point_mask: np.ndarray | None
+    point_index: np.ndarray | None = None
+    point_is_object: np.ndarray | None = None
 
     @property
     def template_id(self) -> str | None:
@@ -313,7 +322,8 @@ class ObjectRecogniser:
             class_names = [None] * len(evidence)
         out: list[Recognition | None] = [None] * len(evidence)
         for kind in ("points", "mask"):
-            idx = [i for i, e in enumerate(evidence) if (e.points is not None) == (kind == "points")]
+            idx = [i for i, e in enumerate(evidence)
+                   if (e.points is not None) == (kind == "points")]
             if not idx:
                 continue
             res = self._forward(kind, [evidence[i] for i in idx])
@@ -323,15 +333,18 @@ class ObjectRecogniser:
 
     def _forward(self, kind: str, batch: list[Evidence]) -> dict[str, np.ndarray]:
         f = dict(device=self.device, dtype=torch.float32)
+        n = self.net.config.num_points
         if kind == "points":
-            res = self.net.forward_points(torch.as_tensor(np.stack([e.points for e in batch]), **f),
-                                          torch.as_tensor(np.stack([e.context for e in batch]), **f))
+            res = self.net.forward_points(
+                torch.as_tensor(np.stack([e.points[:n] for e in batch]), **f),
+                torch.as_tensor(np.stack([e.context for e in batch]), **f))
         else:
             res = self.net.forward_mask(torch.as_tensor(np.stack([e.mask for e in batch]), **f),
                                         torch.as_tensor(np.stack([e.mask_context for e in batch]),
                                                         **f))
         out = {k: v.double().cpu().numpy() for k, v in res.items()}
-        out["point_index"] = [e.point_index for e in batch]
+        out["point_index"] = [None if e.point_index is None else e.point_index[:n]
+                              for e in batch]
         return out
 
     def _decode(self, res: dict, j: int, class_name: str | None, seg_threshold: float,
@@ -349,15 +362,9 @@ class ObjectRecogniser:
                                self.net.config.symmetry[t])
             if "translation" in res:
                 trans = res["translation"][j, t]
-        seg = None
-        index = res["point_index"][j]
+        index, seg = res["point_index"][j], None
         if "segmentation" in res and index is not None:
-            n = int(index.max()) + 1
-            votes, hits = np.zeros(n), np.zeros(n)
-            np.add.at(votes, index, res["segmentation"][j] > np.log(seg_threshold / (1 - seg_threshold)))
-            np.add.at(hits, index, 1.0)
-            seg = votes >= 0.5 * np.maximum(hits, 1)
-            seg &= hits > 0
-            if seg.sum() < min_object_points:
-                seg = hits > 0
-        return Recognition(self.classes, p, label, yaws, trans, seg)
+            seg = res["segmentation"][j] > np.log(seg_threshold / (1.0 - seg_threshold))
+            if seg.sum() < min(min_object_points, len(seg)):
+                seg = np.ones(len(seg), bool)
+        return Recognition(self.classes, p, label, yaws, trans, index, seg)

@@ -8,8 +8,9 @@ one (person None):
    seat, feet and on the floor next to every person, from depth clusters and detections;
 2. `object_recogniser`: class probabilities over the templates + "other" + "clutter" (restricted
    to the detector's class when there is one), yaw starts, translation, object points;
-3. per person, the candidate with the highest P(object) (detections before depth clusters);
-   depth clusters below `min_object_probability` are dropped (clutter);
+3. per person, the candidate with the highest P(object) x candidate score (detections before
+   depth clusters, templates before "other"); depth clusters below `min_object_probability` are
+   dropped (clutter);
 4. pose: a template -> ICP of that template only from the recogniser's starts (best yaw bins,
    and the opposite yaw for templates without a half-turn symmetry) on the points segmented as
    the object (`objects.fit_from_starts`; no template x yaw search); without depth the RGB
@@ -109,17 +110,16 @@ class FrameObjects:
     timings_ms: dict[str, float]
 
 
-def object_points(candidate: ObjectCandidate, evidence: Evidence,
-                  recognition: Recognition) -> np.ndarray | None:
+def object_points(candidate: ObjectCandidate, recognition: Recognition) -> np.ndarray | None:
     """(M, 3) candidate points labelled as the object: each point takes the label of its nearest
-    sampled point (the network labels only the sampled ones)."""
-    if candidate.points is None or recognition.object_point_mask is None:
+    point among those the network saw and labelled."""
+    if candidate.points is None or recognition.point_index is None:
         return None
-    sampled = candidate.points[evidence.point_index]
-    keep = recognition.object_point_mask[evidence.point_index]
+    keep = recognition.point_is_object
     if keep.all():
         return candidate.points
-    _, nearest = cKDTree(sampled).query(candidate.points)
+    seen = candidate.points[recognition.point_index]
+    _, nearest = cKDTree(seen).query(candidate.points)
     return candidate.points[keep[nearest]]
 
 
@@ -184,7 +184,8 @@ class ObjectSearch:
 
     def _choose(self, candidates: list[ObjectCandidate], recs: list[Recognition]) -> list[int]:
         """Index of the best object candidate per person (detections before depth clusters,
-        then P(object)), then every detection near no one."""
+        templates before "other", then P(object) x candidate score), then every detection near
+        no one."""
         best: dict[int, tuple[tuple, int]] = {}
         loose = []
         for i, (c, r) in enumerate(zip(candidates, recs)):
@@ -196,7 +197,8 @@ class ObjectSearch:
                 if detected:
                     loose.append(i)
                 continue
-            key = (detected, r.object_probability * (0.5 + 0.5 * c.score))
+            key = (detected, r.template_id is not None,
+                   r.object_probability * (0.5 + 0.5 * c.score))
             if c.person not in best or key > best[c.person][0]:
                 best[c.person] = (key, i)
         return [best[p][1] for p in sorted(best)] + loose
@@ -205,7 +207,7 @@ class ObjectSearch:
               rec: Recognition, camera: CameraIntrinsics):
         """(estimate or None, template, object points) of the chosen candidate."""
         cfg = self.config
-        pts = object_points(cand, ev, rec)
+        pts = object_points(cand, rec)
         anchors = self._anchors(found, cand)
         hands = anchors.palms() if anchors is not None else None
         class_name = cand.class_name if cand.class_name not in (None, "", "unknown") else None
@@ -221,16 +223,23 @@ class ObjectSearch:
                                           template.extent.astype(np.float64),
                                           p_obj * fit.score), template, pts
             elif pts is None:
-                R, t, iou = place_rgb(camera, template, cand.mask, found.floor_plane, hands,
+                R, t, iou = place_rgb(camera, template, cand.mask, self._floor(found), hands,
                                       rec.yaws[0][0] if rec.yaws else 0.0, cfg.fit)
                 return ObjectEstimate(name, template.id, R, t, template.extent.astype(np.float64),
                                       p_obj * iou), template, None
         depth_m = float(anchors.pelvis[2]) if anchors is not None else 3.0
         est, template = fit_box(ev.frame, camera, class_name or "unknown", points=pts,
                                 mask=cand.mask, person_depth_m=depth_m,
-                                floor_plane=found.floor_plane, hands=hands,
+                                floor_plane=self._floor(found), hands=hands,
                                 confidence=p_obj, config=cfg.fit)
         return est, template, pts
+
+    @staticmethod
+    def _floor(found: FrameCandidates) -> np.ndarray | None:
+        """The floor plane, else the one through the ankles (`up_and_floor`) when known."""
+        if found.floor_plane is not None:
+            return found.floor_plane
+        return np.r_[found.up, found.floor_d] if abs(found.floor_d) < 100.0 else None
 
     def _starts(self, ev: Evidence, rec: Recognition, template: ObjectTemplate):
         """ICP starts: the recogniser's yaws (and the opposite of the best one, unless the

@@ -45,8 +45,8 @@ class RecogniserTrainConfig:
         seed: initialisation and batch order.
     """
 
-    steps: int = 3000
-    batch_size: int = 96
+    steps: int = 2000
+    batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
     point_jitter_m: float = 0.004
@@ -113,7 +113,8 @@ def _point_loss(net: RecogniserNet, batch: dict, symmetry: torch.Tensor,
     seg = F.binary_cross_entropy_with_logits(out["segmentation"], batch["segmentation"].float())
     yaw = _yaw_loss(out, label, batch["yaw"], symmetry, t)
     total = cls + cfg.translation_weight * trans + cfg.yaw_weight * yaw + cfg.seg_weight * seg
-    return total, {"cls": float(cls), "trans": float(trans), "yaw": float(yaw), "seg": float(seg)}
+    parts = {"cls": cls, "trans": trans, "yaw": yaw, "seg": seg}
+    return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
 def _mask_loss(net: RecogniserNet, batch: dict, symmetry: torch.Tensor,
@@ -122,17 +123,27 @@ def _mask_loss(net: RecogniserNet, batch: dict, symmetry: torch.Tensor,
     t = len(net.config.template_ids)
     cls = F.cross_entropy(out["logits"], batch["label"], label_smoothing=0.05)
     yaw = _yaw_loss(out, batch["label"], batch["yaw"], symmetry, t)
-    return cls + cfg.yaw_weight * yaw, {"mask_cls": float(cls), "mask_yaw": float(yaw)}
+    return cls + cfg.yaw_weight * yaw, {"mask_cls": float(cls.detach()),
+                                        "mask_yaw": float(yaw.detach())}
 
 
-def _tensors(data: dict[str, np.ndarray], idx: np.ndarray, kind: str) -> dict:
+def _tensors(data: dict[str, np.ndarray], idx: np.ndarray, kind: str, num_points: int,
+             rng: np.random.Generator | None = None) -> dict:
+    """A batch; points: `num_points` of each sample's stored points (a random subset per sample
+    with `rng`, else the first ones, as at run time)."""
     f32 = torch.float32
     out = {"label": torch.as_tensor(data["label"][idx]),
            "yaw": torch.as_tensor(data["yaw"][idx], dtype=f32)}
     if kind == "points":
-        out["points"] = torch.as_tensor(data["points"][idx].astype(np.float32))
+        stored = data["points"].shape[1]
+        if rng is None:
+            sel = np.broadcast_to(np.arange(num_points), (len(idx), num_points))
+        else:
+            sel = np.argsort(rng.random((len(idx), stored)), axis=1)[:, :num_points]
+        rows = np.asarray(idx)[:, None]
+        out["points"] = torch.as_tensor(data["points"][rows, sel].astype(np.float32))
         out["context"] = torch.as_tensor(data["context"][idx], dtype=f32)
-        out["segmentation"] = torch.as_tensor(data["segmentation"][idx])
+        out["segmentation"] = torch.as_tensor(data["segmentation"][rows, sel])
         out["translation"] = torch.as_tensor(data["translation"][idx], dtype=f32)
     else:
         out["mask"] = torch.as_tensor(data["mask"][idx].astype(np.float32) / 255.0)
@@ -164,7 +175,7 @@ def evaluate(net: RecogniserNet, data: dict[str, np.ndarray], batch_size: int = 
         preds, yaw_err, trans_err, inter, union = [], [], [], 0.0, 0.0
         for s in range(0, len(idx_all), batch_size):
             idx = idx_all[s:s + batch_size]
-            b = _tensors(data, idx, kind)
+            b = _tensors(data, idx, kind, net.config.num_points)
             out = (net.forward_points(b["points"], b["context"]) if kind == "points"
                    else net.forward_mask(b["mask"], b["mask_context"]))
             pred = out["logits"].argmax(1).numpy()
@@ -185,7 +196,7 @@ def evaluate(net: RecogniserNet, data: dict[str, np.ndarray], batch_size: int = 
                         out["translation"][i, lab[i]].numpy() - data["translation"][idx[i]])))
             if kind == "points":
                 seg_pred = out["segmentation"].numpy() > 0
-                seg_true = data["segmentation"][idx]
+                seg_true = b["segmentation"].numpy()
                 inter += float((seg_pred & seg_true).sum())
                 union += float((seg_pred | seg_true).sum())
         pred = np.concatenate(preds)
@@ -238,7 +249,7 @@ def train(train_data: dict[str, np.ndarray], library: ObjectLibrary,
             if kind not in probs:
                 continue
             idx = pools[kind][rng.choice(len(pools[kind]), config.batch_size, p=probs[kind])]
-            batch = _tensors(train_data, idx, kind)
+            batch = _tensors(train_data, idx, kind, net.config.num_points, rng)
             if kind == "points":
                 jitter = torch.randn_like(batch["points"][..., :3]) * config.point_jitter_m
                 batch["points"] = torch.cat([batch["points"][..., :3] + jitter,
