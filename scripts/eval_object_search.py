@@ -57,8 +57,13 @@ def render(seed: int, sequences: int, seq_len: int):
     frames = []
     for i, kind in enumerate(INTERACTIONS):
         for s in range(sequences):
-            rng = np.random.default_rng([seed, i, s])
-            scenes = gen.sample_sequence(rng, seq_len, kind, stride=8)
+            for attempt in range(10):  # a forced interaction may find no plausible scene
+                rng = np.random.default_rng([seed, i, s, attempt])
+                try:
+                    scenes = gen.sample_sequence(rng, seq_len, kind, stride=8)
+                    break
+                except RuntimeError:
+                    continue
             view = sample_view(scenes[0], rng, ctx, sampler)
             frames += [render_frame(sc, rng, renderer, sampler, context=ctx, view=view)
                        for sc in scenes]

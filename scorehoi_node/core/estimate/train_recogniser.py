@@ -291,7 +291,7 @@ def _plot(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def generate_evidence(out_dir: str | Path, n_scenes: int, seed: int, *, shard_scenes: int = 20,
+def generate_evidence(out_dir: str | Path, n_scenes: int, seed: int, *, shard_scenes: int = 10,
                       progress: bool = True, config=None, worker: int = 0,
                       workers: int = 1) -> list[Path]:
     """Write the evidence of `n_scenes` scenes of `seed` to `out_dir/evidence-<i>.npz`
@@ -334,18 +334,36 @@ def generate_evidence(out_dir: str | Path, n_scenes: int, seed: int, *, shard_sc
     return paths
 
 
-def run(out: str | Path, *, train_scenes: int = 400, heldout_scenes: int = 60,
+def _generate_parallel(out_dir: Path, n_scenes: int, seed: int, workers: int,
+                       progress: bool) -> None:
+    """`generate_evidence` in `workers` spawned processes (shard i in worker i % workers)."""
+    if workers <= 1:
+        generate_evidence(out_dir, n_scenes, seed, progress=progress)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        jobs = [pool.submit(generate_evidence, out_dir, n_scenes, seed, worker=w,
+                            workers=workers, progress=progress and w == 0)
+                for w in range(workers)]
+        for job in jobs:
+            job.result()
+
+
+def run(out: str | Path, *, train_scenes: int = 160, heldout_scenes: int = 20,
         train_seed: int = 3000, heldout_seed: int = 3999, data_dir: str | Path | None = None,
-        config: RecogniserTrainConfig = RecogniserTrainConfig(), progress: bool = True) -> dict:
+        config: RecogniserTrainConfig = RecogniserTrainConfig(), workers: int = 1,
+        progress: bool = True) -> dict:
     """Generate (or reuse) the evidence, train, evaluate and write the weights and report."""
     out = Path(out)
     data_dir = Path(data_dir) if data_dir else out / "evidence"
     library = load_library()
     t0 = time.perf_counter()
-    generate_evidence(data_dir / f"seed{train_seed}", train_scenes, train_seed,
-                      progress=progress)
-    generate_evidence(data_dir / f"seed{heldout_seed}", heldout_scenes, heldout_seed,
-                      progress=progress)
+    _generate_parallel(data_dir / f"seed{train_seed}", train_scenes, train_seed, workers,
+                       progress)
+    _generate_parallel(data_dir / f"seed{heldout_seed}", heldout_scenes, heldout_seed, workers,
+                       progress)
     t1 = time.perf_counter()
     train_data = load_evidence(data_dir / f"seed{train_seed}")
     held = load_evidence(data_dir / f"seed{heldout_seed}")
@@ -376,8 +394,9 @@ def main(argv: list[str] | None = None) -> None:
         description="Generate evidence from the data engine and train the object recogniser.")
     parser.add_argument("--out", required=True, help="output directory (weights, train.json)")
     parser.add_argument("--data", default=None, help="evidence directory (default OUT/evidence)")
-    parser.add_argument("--train-scenes", type=int, default=400)
-    parser.add_argument("--heldout-scenes", type=int, default=60)
+    parser.add_argument("--train-scenes", type=int, default=160)
+    parser.add_argument("--heldout-scenes", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="evidence processes")
     parser.add_argument("--train-seed", type=int, default=3000)
     parser.add_argument("--heldout-seed", type=int, default=3999)
     parser.add_argument("--steps", type=int, default=RecogniserTrainConfig.steps)
@@ -387,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = RecogniserTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     report = run(args.out, train_scenes=args.train_scenes, heldout_scenes=args.heldout_scenes,
                  train_seed=args.train_seed, heldout_seed=args.heldout_seed, data_dir=args.data,
-                 config=cfg)
+                 config=cfg, workers=args.workers)
     held = report["heldout"]
     print(json.dumps({k: {m: held[k][m] for m in ("accuracy", "chance", "template_accuracy")}
                       for k in held}, indent=1))

@@ -67,7 +67,7 @@ def heldout(library):
     body = make_body_model("anny")
     context = SynthContext.from_body(body, library)
     generator = SceneGenerator(body, library)
-    samples = [s for scene in evidence_samples(3, FRESH_SEED, body, context, generator)
+    samples = [s for scene in evidence_samples(2, FRESH_SEED, body, context, generator)
                for s in scene]
     return stack_samples(samples)
 
