@@ -41,8 +41,9 @@ def test_schedule_is_cosine_eps_with_1000_steps():
 def test_partial_chain_timesteps():
     chain = PartialChain(tau=50, stride=5)
     assert chain.num_steps == 10
-    assert chain.sampling_timesteps() == [50, 45, 40, 35, 30, 25, 20, 15, 10, 5]
-    assert chain.inversion_timesteps() == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+    assert [t for t, _ in chain.sampling_steps()] == [50, 45, 40, 35, 30, 25, 20, 15, 10, 5]
+    assert all(t_next == t - 5 for t, t_next in chain.sampling_steps())
+    assert chain.inversion_steps() == [(t_next - 5, t_next) for t_next in range(5, 55, 5)]
     for bad in ((50, 7), (3, 5), (0, 5), (1000, 5)):
         with pytest.raises(ValueError):
             PartialChain(*bad)
@@ -68,7 +69,7 @@ def test_ddim_inversion_and_sampling_are_inverse_with_the_exact_score():
         x_tau = sampler.invert(x0, None, chain)
         back, log = sampler.sample(x_tau, None, chain, pelvis=None)
         assert len(log) == chain.num_steps
-        levels = [0, *chain.inversion_timesteps()]
+        levels = [0, *(t_next for _, t_next in chain.inversion_steps())]
         factor = 1.0
         for s, t in zip(levels[:-1], levels[1:]):
             a_s, a_t = float(ac[s]), float(ac[t])
