@@ -92,7 +92,7 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
             if mode == "paper" and (paper_done >= paper_frames or not row.get("refined")):
                 continue
             pipeline.set_refine(mode)
-            pipeline.tracker.reset()  # the same frame three times: same track each time
+            pipeline.reset()  # the same frame three times: same track each time
             t0 = time.perf_counter()
             result = pipeline.step(frame)
             total = 1e3 * (time.perf_counter() - t0)

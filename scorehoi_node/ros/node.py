@@ -37,7 +37,7 @@ from scorehoi_node.ros import conversions as conv
 NODE_NAME = "scorehoi"
 #: parameters that take effect at once while the node is configured (thresholds, publishing);
 #: the others are read on configure
-RUNTIME_PARAMETERS = frozenset(Pipeline.RUNTIME_SETTINGS) | {
+RUNTIME_PARAMETERS = Pipeline.RUNTIME_PARAMETERS | {
     "publish_markers", "publish_tf", "warn_throttle_s", "depth_sync_tolerance_s"}
 STAMP_RESET_S = 5.0  # an image stamp this much older than the last one: a restarted clock
 INFO_SYNC_MISSES = 30  # images in a row without a same-stamp camera_info: stop waiting for one
@@ -115,11 +115,10 @@ class ScoreHOINode(LifecycleNode):
         try:
             values = {**self.config.to_flat_dict(), **changes}
             new = NodeConfig.from_flat_dict(values)
-            pipe = {k: v for k, v in changes.items() if k in Pipeline.RUNTIME_SETTINGS}
-            if pipe and self.pipeline is not None:
+            if self.pipeline is not None and new.pipeline != self.config.pipeline:
                 # a frame in flight finishes with the objects it already holds; the next
                 # frame reads the new settings
-                self.pipeline.update(**pipe)
+                self.pipeline.reconfigure(new.pipeline)
         except Exception as e:  # ValueError, CheckpointError: refused with one line
             return SetParametersResult(successful=False, reason=str(e).splitlines()[0])
         self.config = new

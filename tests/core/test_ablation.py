@@ -9,7 +9,8 @@ import pytest
 
 from scorehoi_node.core.ablation import (ABLATION_MODES, RAW_GRADIENT, ablation_configs,
                                          ablation_markdown, parse_overrides)
-from scorehoi_node.core.refine import DEFAULT_WEIGHTS, preset
+from scorehoi_node.core.diffusion.guidance import default_weights
+from scorehoi_node.core.refine import preset
 
 
 def test_overrides_are_typed_like_the_fields_and_checked():
@@ -27,13 +28,13 @@ def test_overrides_change_the_guided_rows_only():
     assert set(configs) == set(ABLATION_MODES) - {"optimize"}
     for mode in ("guided", "paper", "fast"):
         assert configs[mode].rho == 2.0
-        assert configs[mode].weights == {**DEFAULT_WEIGHTS, "penetration": 1.0}
+        assert configs[mode].weights == {**default_weights(), "penetration": 1.0}
     assert configs["guided"].rounds == 1 and configs["paper"].rounds == preset("paper").rounds
     for mode in ("paper_raw", "fast_raw"):  # the references stay what they are
         c = configs[mode]
         assert (c.guidance_norm, c.rho) == ("none", RAW_GRADIENT["rho"])
         assert c.weights["penetration"] == 1.0
-        assert c.weights["contact"] == DEFAULT_WEIGHTS["contact"]
+        assert c.weights["contact"] == default_weights()["contact"]
         assert c.rounds == preset(mode.split("_")[0]).rounds
     assert configs["unguided"].rho == 0.0 and configs["none"].rounds == 0
 

@@ -28,6 +28,10 @@ anny caches its model data under `ANNY_CACHE_DIR`: the first construction builds
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import torch
 
 from scorehoi_node.core.bodies.base import CONTACT_PART_BUDGET, BodyModel
@@ -82,10 +86,6 @@ def _anny_part_of(bone: str) -> str:
 def _default_cache_dir() -> None:
     """Use the cache that `make setup` built inside the environment (`<venv>/anny-cache`) when
     ANNY_CACHE_DIR is unset, so `scorehoi ...` run outside make does not rebuild it (~70 s)."""
-    import os
-    import sys
-    from pathlib import Path
-
     env_cache = Path(sys.prefix) / "anny-cache"
     if "ANNY_CACHE_DIR" not in os.environ and env_cache.is_dir():
         os.environ["ANNY_CACHE_DIR"] = str(env_cache)

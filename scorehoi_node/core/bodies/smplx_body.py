@@ -20,7 +20,11 @@ import io
 from pathlib import Path
 
 import numpy as np
+import smplx
 import torch
+from smplx.joint_names import JOINT_NAMES, SMPLH_JOINT_NAMES
+from smplx.lbs import lbs
+from smplx.utils import Struct
 
 from scorehoi_node.core.bodies.base import CONTACT_PART_BUDGET, BodyModel
 from scorehoi_node.core.bodies.functional import contact_subset, dominant_bone
@@ -142,10 +146,6 @@ class SMPLFamilyBody(BodyModel):
             raise ValueError(f"num_shape must be >= 1, got {num_shape}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        import smplx  # heavy import kept inside the backend
-        from smplx.joint_names import JOINT_NAMES, SMPLH_JOINT_NAMES
-        from smplx.utils import Struct
-
         _, label, num_joints, _ = SMPL_FAMILY[model_type]
         path = resolve_model_file(model_type, model_path, gender)
         data = _load_model_data(path)
@@ -205,8 +205,6 @@ class SMPLFamilyBody(BodyModel):
         self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Bx(J-1)x3x3 local rotations + BxS betas -> (BxVx3, BxJx3) with identity root."""
-        from smplx.lbs import lbs
-
         batch = body_pose_rotmat.shape[0]
         eye = torch.eye(3, dtype=self.dtype, device=self.device).expand(batch, 1, 3, 3)
         full_pose = torch.cat([eye, body_pose_rotmat], dim=1)

@@ -46,6 +46,7 @@ class DepthGuidance:
     """
 
     name = "depth"
+    default_weight = 0.5  # observation term
     cap_m: float = 0.1
     max_vertices: int = 2000
     max_points: int = 1024

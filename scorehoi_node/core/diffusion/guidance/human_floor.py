@@ -36,6 +36,7 @@ class HumanFloorGuidance:
     """
 
     name = "human_floor"
+    default_weight = 0.5  # as object_floor
     feet_on_floor: bool = True
     tol_m: float = 0.02
     max_vertices: int = 2000

@@ -39,6 +39,9 @@ class PenetrationGuidance:
     """
 
     name = "penetration"
+    #: the paper's 0.1 raised: with 0.1 the contact pull pushed hands into objects; with
+    #: block-normalised guidance 1.0 left 1.29 cm of penetration against 0.83 cm with 3.0 (README)
+    default_weight = 3.0
     max_vertices: int = 2000
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:

@@ -11,28 +11,6 @@ from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Detections, Frame, ObjectDetection
 
 
-@pytest.fixture(scope="module")
-def rendered():
-    from scorehoi_node.core.bodies import make_body_model
-    from scorehoi_node.core.objects import load_library
-    from scorehoi_node.core.synth.camera import CameraSampler
-    from scorehoi_node.core.synth.frames import SynthContext, synth_frames
-    from scorehoi_node.core.synth.generator import SceneGenerator
-    from scorehoi_node.core.synth.render import Renderer
-
-    body, library = make_body_model("anny"), load_library()
-    sampler = CameraSampler(width=640, height=480)
-    renderer = Renderer(sampler.width, sampler.height)
-    gen = SceneGenerator(body, library)
-    try:
-        frames = list(synth_frames(1, 11, sequences=lambda rng, n: gen.sample_sequence(
-            rng, n, interaction="hold_two_hands"), context=SynthContext.from_body(body, library),
-            renderer=renderer, sampler=sampler, seq_len=1))
-    finally:
-        renderer.close()
-    return frames[0], library
-
-
 def _external(sf, library) -> Detections:
     """The ground-truth object box as an external detection (isolates refinement from the
     object detector)."""
@@ -87,13 +65,13 @@ def test_object_warm_start_between_keyframes(rendered):
         objs = [pipe.step(frame).interactions[0].obj for _ in range(4)]
         assert all(o is not None for o in objs), "the depth path must find the held object"
         # frame 1: full search; 2, 3: warm; 4: keyframe again (3 frames since the search)
-        assert pipe.warm_stats == {"warm": 2, "keyframe": 2, "warm_rejected": 0}
+        assert pipe.objects.stats == {"warm": 2, "keyframe": 2, "warm_rejected": 0}
         for o in objs[1:]:
             assert o.template_id == objs[0].template_id
             assert np.linalg.norm(o.translation - objs[0].translation) < 0.02
         pipe.update(keyframe_interval=1)
         pipe.step(frame)
-        assert pipe.warm_stats["keyframe"] == 3 and pipe.warm_stats["warm"] == 2
+        assert pipe.objects.stats["keyframe"] == 3 and pipe.objects.stats["warm"] == 2
     finally:
         pipe.close()
 
@@ -121,13 +99,14 @@ def test_keyframes_are_refined_again_in_the_background(rendered):
         second = pipe.step(Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth, stamp_ns=43,
                                  frame_id="cam"))  # warm start: not a keyframe
         assert second.interactions
-        assert done.wait(120), pipe.keyframe_stats
+        assert done.wait(120), pipe.counters()
         (res,) = got
         assert res.stamp_ns == 42 and res.frame_id == "cam" and res.stage_ms["refine"] > 0
         (inter,) = res.interactions
         assert inter.refinement == "fast" and inter.obj is not None
         assert inter.track_id == first.interactions[0].track_id
-        assert pipe.keyframe_stats["submitted"] == 1 and pipe.keyframe_stats["done"] == 1
+        counts = pipe.counters()
+        assert counts["keyframes_submitted"] == 1 and counts["keyframes_done"] == 1
     finally:
         pipe.close()
-    assert pipe._kf_thread is None
+    assert pipe.keyframe_worker is None
