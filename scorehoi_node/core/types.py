@@ -238,17 +238,14 @@ class TrackedPerson:
 
 
 @dataclass(frozen=True)
-class Person:
+class Person(TrackedPerson):
     """A tracked person with their 3D body (output of the human stage).
 
     Attributes:
-        track_id: stable id of the track (>= 1).
-        detection: the detector's output for this person in this frame.
-        human: the fitted body in the camera frame.
+        human: the fitted body in the camera frame (plus `TrackedPerson`'s track id and
+            detection).
     """
 
-    track_id: int
-    detection: PersonDetection
     human: HumanEstimate
 
 

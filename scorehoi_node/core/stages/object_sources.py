@@ -38,36 +38,33 @@ class ObjectSource(Protocol):
         ...
 
 
-class NoSource:
-    """No objects (`object_source: none`)."""
-
-    name = "none"
+class _Stateless:
+    """A source without settings or models: built the same for every configuration."""
 
     def __init__(self) -> None:
         self.notes: list[str] = []
 
     @classmethod
-    def from_config(cls, config: PipelineConfig, device: str = "cpu") -> "NoSource":
+    def from_config(cls, config: PipelineConfig, device: str = "cpu"):
         return cls()
+
+
+class NoSource(_Stateless):
+    """No objects (`object_source: none`)."""
+
+    name = "none"
 
     def __call__(self, frame: Frame, persons: list[Person],
                  external: Detections | None = None) -> list[ObjectCandidate]:
         return []
 
 
-class RGBDSource:
+class RGBDSource(_Stateless):
     """The depth clusters in each person's hands: person pixels (the detector's mask cut to the
     fitted body's surface, since segmenters paint a held object as part of the person) and
     support planes are removed, and clusters within reach of a wrist are kept, best first."""
 
     name = "rgbd"
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    @classmethod
-    def from_config(cls, config: PipelineConfig, device: str = "cpu") -> "RGBDSource":
-        return cls()
 
     def __call__(self, frame: Frame, persons: list[Person],
                  external: Detections | None = None) -> list[ObjectCandidate]:
@@ -127,18 +124,11 @@ class UltralyticsSource:
         return [_candidate(self.name, det, frame) for det in self.detector(frame.rgb).objects]
 
 
-class ExternalSource:
+class ExternalSource(_Stateless):
     """Object detections of this image from another detector node (matched by stamp by the
     node, passed in as `external`)."""
 
     name = "external"
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    @classmethod
-    def from_config(cls, config: PipelineConfig, device: str = "cpu") -> "ExternalSource":
-        return cls()
 
     def __call__(self, frame: Frame, persons: list[Person],
                  external: Detections | None = None) -> list[ObjectCandidate]:

@@ -3,8 +3,6 @@ of the initial estimate, guided sampling, contact-driven rounds) with the traine
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
@@ -89,8 +87,3 @@ class RefineStage:
         with torch.no_grad():
             recon = refiner.reconstruct(out)
         return estimates_from_hoi(out, recon, human, obj)
-
-
-def with_refine(config: PipelineConfig, mode: str) -> PipelineConfig:
-    """`config` with another refinement mode (validated)."""
-    return dataclasses.replace(config, refine=mode)
