@@ -132,12 +132,14 @@ def _ros_value(v) -> str:
 
 
 class NodeProcess:
-    """`scorehoi node --params FILE -- ROS_ARGS` in its own process group (output to
-    `log_path`), stopped with SIGINT (SIGKILL after `stop_timeout_s`)."""
+    """`scorehoi node --verbose --params FILE -- ROS_ARGS` in its own process group (all its
+    output, the libraries' start-up lines included, to `log_path`), stopped with SIGINT
+    (SIGKILL after `stop_timeout_s`)."""
 
     def __init__(self, params: Path, ros_args: list[str], log_path: Path,
                  stop_timeout_s: float = 20.0) -> None:
-        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--params", str(params)]
+        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--verbose", "--params",
+               str(params)]
         if ros_args:
             cmd += ["--", *ros_args]
         self.log_path, self.stop_timeout_s = Path(log_path), stop_timeout_s
