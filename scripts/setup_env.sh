@@ -105,4 +105,4 @@ if [ ! -f "$ANNY_STAMP" ]; then
   ANNY_CACHE_DIR="$ENV_DIR/anny-cache" "$ENV_DIR/bin/python" -c "import anny; anny.Anny()" >&2
   touch "$ANNY_STAMP"
 fi
-log "environment ready: $ENV_DIR"
+log "environment ready: $ENV_DIR; enter it from this clone with: source scripts/activate"
