@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scorehoi_node.core import metrics
+from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.diffusion.denoiser import CheckpointError
 from scorehoi_node.core.pipeline import Pipeline
@@ -36,13 +38,30 @@ def test_fast_refinement_runs_in_the_pipeline_and_reports_its_time(rendered):
     assert a.obj is not None and b.obj is not None
     assert a.refinement == "none" and b.refinement == "fast"
     assert fast.stage_ms["refine"] > 0 and none.stage_ms["refine"] == 0
-    # refinement changed the reconstruction, kept it finite and the template
+    # refinement kept the template and a finite reconstruction ...
     assert b.obj.template_id == a.obj.template_id
     assert np.isfinite(b.human.vertices).all() and np.isfinite(b.obj.translation).all()
-    moved = np.linalg.norm(b.obj.translation - a.obj.translation) \
-        + np.abs(b.human.joint_rotations - a.human.joint_rotations).max()
-    assert moved > 1e-4
     assert b.human.vertices.shape == a.human.vertices.shape
+    # ... and moved it towards the ground truth in what it guides: on this frame (measured
+    # 2026-11-30) penetration 7.5 -> 0.0 cm, contact F1 0.21 -> 0.39, CD_object 9.8 -> 8.8 cm;
+    # over 8 rendered frames of 4 interaction types: penetration 1.63 -> 0.69 cm, contact F1
+    # 0.12 -> 0.28, CD_object 10.3 -> 10.1 cm
+    scores = {mode: _score(sf, library, r.interactions[0]) for mode, r in results.items()}
+    assert scores["fast"].penetration_cm < 0.5 * scores["none"].penetration_cm, scores
+    assert scores["fast"].contact_f1 > scores["none"].contact_f1 + 0.05, scores
+    assert scores["fast"].cd_object_cm < scores["none"].cd_object_cm + 0.5, scores
+
+
+def _score(sf, library, inter) -> metrics.HOIMetrics:
+    """CONTHO-protocol metrics of one interaction against the frame's ground truth."""
+    template = library.by_id(inter.obj.template_id)
+    pred_obj = template.vertices @ inter.obj.rotation.T + inter.obj.translation
+    faces = make_body_model("anny").faces.numpy()
+    return metrics.evaluate_frame(inter.human.vertices, faces, pred_obj, template.faces,
+                                  sf.human_vertices.astype(np.float64),
+                                  sf.object_vertices.astype(np.float64),
+                                  floor=(sf.floor_plane[:3], sf.floor_plane[3]), n_samples=2000,
+                                  rng=np.random.default_rng(0))
 
 
 def test_a_corrupt_checkpoint_fails_with_one_clear_line(tmp_path):
