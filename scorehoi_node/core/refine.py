@@ -171,8 +171,9 @@ class Refiner:
                                 {"contact": {"threshold_m": config.contact.guidance_hinge_m}})
         self.part_ids = body.contact_part_ids
 
-    def reconstruct(self, hoi: CameraFrameHOI) -> Reconstruction:
-        return reconstruct(self.body, hoi, self.index)
+    def reconstruct(self, hoi: CameraFrameHOI, full_mesh: bool = False) -> Reconstruction:
+        """The reconstruction of `hoi`: the vertices the guidance reads, or the whole mesh."""
+        return reconstruct(self.body, hoi, self.index, full_mesh)
 
     def refine(self, hoi: CameraFrameHOI, cond: torch.Tensor | None, obs: Observation
                ) -> RefineResult:

@@ -85,5 +85,5 @@ class RefineStage:
             self.failures += 1
             return None
         with torch.no_grad():
-            recon = refiner.reconstruct(out)
+            recon = refiner.reconstruct(out, full_mesh=True)
         return estimates_from_hoi(out, recon, human, obj)
