@@ -15,7 +15,7 @@ training set's mean and std (`StateCodec.normalise`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -44,6 +44,10 @@ class CameraFrameHOI:
     pelvis: torch.Tensor
     object_rotmat: torch.Tensor
     object_transl: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "CameraFrameHOI":
+        """The same states on `device`."""
+        return CameraFrameHOI(*(getattr(self, f.name).to(device) for f in fields(self)))
 
 
 class StateCodec:

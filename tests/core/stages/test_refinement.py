@@ -11,6 +11,7 @@ from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.diffusion.denoiser import CheckpointError
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Detections, Frame, ObjectDetection
+from tests.conftest import TEST_DEVICE
 
 
 def _external(sf, library) -> Detections:
@@ -29,7 +30,8 @@ def test_fast_refinement_runs_in_the_pipeline_and_reports_its_time(rendered):
     frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth)
     results = {}
     for mode in ("none", "fast"):
-        pipe = Pipeline(PipelineConfig(refine=mode, object_source="external"))
+        pipe = Pipeline(PipelineConfig(refine=mode, object_source="external",
+                                       device=TEST_DEVICE))
         results[mode] = pipe.step(frame, external=_external(sf, library))
         pipe.close()
     none, fast = results["none"], results["fast"]
@@ -104,7 +106,7 @@ def test_keyframes_are_refined_again_in_the_background(rendered):
 
     sf, _ = rendered
     frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth, stamp_ns=42, frame_id="cam")
-    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=4))
+    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=4, device=TEST_DEVICE))
     got, done = [], threading.Event()
 
     def on_result(result):
@@ -129,3 +131,27 @@ def test_keyframes_are_refined_again_in_the_background(rendered):
     finally:
         pipe.close()
     assert pipe.keyframe_worker is None
+
+
+def test_refine_stage_keeps_its_tensors_on_its_device(rendered):
+    """The refine stage's prior, body copy and states live on the pipeline's device (the CPU
+    here, CUDA in scripts/gpu_check.sh) and the refined estimates come back as numpy."""
+    import torch
+
+    sf, library = rendered
+    frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth)
+    pipe = Pipeline(PipelineConfig(refine="fast", object_source="external", device=TEST_DEVICE))
+    try:
+        stage = pipe.refinement
+        device = torch.device(TEST_DEVICE)
+        assert stage.body.device.type == device.type
+        assert next(stage.prior.model.parameters()).device.type == device.type
+        assert stage.prior.codec.mean.device.type == device.type
+        result = pipe.step(frame, external=_external(sf, library))
+        (inter,) = result.interactions
+        assert inter.refinement == "fast"
+        assert isinstance(inter.human.vertices, np.ndarray)
+        assert inter.human.vertices.dtype == np.float64
+        assert isinstance(inter.obj.translation, np.ndarray)
+    finally:
+        pipe.close()

@@ -10,7 +10,7 @@ the origin at the top-left pixel's corner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 import torch
@@ -95,6 +95,12 @@ class Observation:
     object_points: torch.Tensor | None = None
     human_points: torch.Tensor | None = None
     scale_px: float = 300.0
+
+    def to(self, device: torch.device | str) -> "Observation":
+        """The same observation with its tensors on `device` (the template moves its SDF grid
+        to the points it is queried with)."""
+        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
+                                if isinstance(getattr(self, f.name), torch.Tensor)})
 
 
 class GuidanceTerm(Protocol):
