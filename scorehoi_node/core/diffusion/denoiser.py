@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from scorehoi_node.core.diffusion.condition import ConditionSpec
@@ -109,8 +111,6 @@ class Denoiser(nn.Module):
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         """Write a safetensors checkpoint (weights + buffers; config and `extra` as metadata)."""
-        from safetensors.torch import save_file
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": CHECKPOINT_FORMAT, "version": str(CHECKPOINT_VERSION),
@@ -123,8 +123,6 @@ class Denoiser(nn.Module):
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Denoiser":
         """Read a checkpoint written by `save`; `CheckpointError` with the reason otherwise."""
-        from safetensors import safe_open
-
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"denoiser checkpoint {path} does not exist")
