@@ -178,6 +178,29 @@ def train(ctx: typer.Context,
     _run("train", locals())
 
 
+@app.command("train-recogniser")
+def train_recogniser(
+        ctx: typer.Context,
+        out: Path = typer.Option(..., "--out", help="output folder: object_recogniser."
+                                 "safetensors, train.json, loss.png (copy the weights to "
+                                 "scorehoi_node/core/estimate/weights/ to ship them)"),
+        data: Optional[Path] = typer.Option(None, "--data", file_okay=False,
+                                            help="evidence folder (default OUT/evidence); "
+                                            "existing evidence files are reused"),
+        train_scenes: int = typer.Option(160, min=1, help="training scenes (seed --train-seed)"),
+        heldout_scenes: int = typer.Option(20, min=1, help="held-out scenes"),
+        train_seed: int = typer.Option(3000),
+        heldout_seed: int = typer.Option(3999),
+        steps: int = typer.Option(2000, min=1, help="optimiser steps"),
+        batch_size: int = typer.Option(64, min=2),
+        seed: int = typer.Option(0, help="initialisation and batch order"),
+        workers: int = typer.Option(1, min=1, help="evidence processes"),
+        threads: int = typer.Option(0, min=0, help="torch CPU threads (0 = torch's default)"),
+        verbose: Verbose = False) -> None:
+    """Generate object evidence from the data engine and train the object recogniser."""
+    _run("train_recogniser", locals())
+
+
 @app.command()
 def ablate(ctx: typer.Context,
            data: Path = typer.Option(..., "--data", exists=True, file_okay=False,

@@ -20,6 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "core.registry": set(),
     "core.rotations": set(),
     "core.safe_pickle": set(),
+    # the one writer / reader of shipped weights (safetensors + metadata)
+    "core.weights_io": set(),
     "core.config": {"core.registry"},
     "core.keypoints": {"core.types"},
     "core.geometry": {"core.types"},
@@ -32,15 +34,22 @@ ALLOWED: dict[str, set[str]] = {
     # algorithms: detection backends, initial estimates, the diffusion prior, refinement
     "core.detect": {"core.config", "core.geometry", "core.keypoints", "core.objects",
                     "core.types"},
-    "core.estimate": {"core.bodies", "core.config", "core.geometry", "core.keypoints",
-                      "core.objects", "core.rotations", "core.types"},
+    # estimates build on detections: object candidates split depth into clusters
+    # (detect.rgbd_objects) before the recogniser identifies them
+    "core.estimate": {"core.bodies", "core.config", "core.detect", "core.geometry",
+                      "core.keypoints", "core.objects", "core.rotations", "core.types",
+                      "core.weights_io"},
     "core.diffusion": {"core.bodies", "core.config", "core.data", "core.objects",
-                       "core.registry", "core.rotations", "core.types"},
+                       "core.registry", "core.rotations", "core.types", "core.weights_io"},
     "core.refine": {"core.bodies", "core.config", "core.diffusion", "core.objects",
                     "core.types"},
-    # the data engine makes ground truth from models and assets, never from estimates
-    "core.synth": {"core.bodies", "core.data", "core.geometry", "core.keypoints",
-                   "core.metrics", "core.objects", "core.rotations", "core.types"},
+    # the data engine makes ground truth from models and assets, never from estimates; the
+    # recogniser's training inputs (synth.recogniser_data) go through the same candidate search
+    # and evidence code as inference (estimate.object_candidates / object_evidence), so that it
+    # trains on what it will see
+    "core.synth": {"core.bodies", "core.data", "core.estimate", "core.geometry",
+                   "core.keypoints", "core.metrics", "core.objects", "core.rotations",
+                   "core.types"},
     # the pipeline's stages and their wiring
     "core.stages": {"core.bodies", "core.config", "core.detect", "core.diffusion",
                     "core.estimate", "core.geometry", "core.keypoints", "core.objects",

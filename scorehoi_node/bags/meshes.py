@@ -34,7 +34,8 @@ def interaction_meshes(inter, body: BodyModel, library: ObjectLibrary
     human_v = out.vertices[0].double().numpy()
     if not inter.has_object:
         return human_v, None, None
-    tmpl = library.by_id(inter.object_template)
+    e = inter.object_extent
+    tmpl = library.template_for(inter.object_template, [e.x, e.y, e.z], inter.object_class)
     p, o = inter.object_pose.position, inter.object_pose.orientation
     Ro = Rotation.from_quat([o.x, o.y, o.z, o.w]).as_matrix()
     obj_v = tmpl.vertices.astype(np.float64) @ Ro.T + np.array([p.x, p.y, p.z])

@@ -111,7 +111,8 @@ def overlay(frame: Frame, result: FrameResult, library) -> np.ndarray:
         if h.vertices is not None and h.faces is not None:
             _fill_mesh(img, frame, h.vertices, np.asarray(h.faces), HUMAN_RGB, 0.45)
         if inter.obj is not None and library is not None:
-            t = library.by_id(inter.obj.template_id)
+            t = library.template_for(inter.obj.template_id, inter.obj.extent,
+                                     inter.obj.class_name)
             v = t.vertices.astype(np.float64) @ inter.obj.rotation.T + inter.obj.translation
             _fill_mesh(img, frame, v, t.faces, OBJECT_RGB, 0.55)
     return draw_result(Frame(img, frame.camera, frame.stamp_ns, frame.frame_id), result)
@@ -134,7 +135,7 @@ def view_3d(index: int, result: FrameResult, gt_msg, body, library, path: Path) 
     inter = result.interactions[0]
     pred_o = None
     if inter.obj is not None:
-        t = library.by_id(inter.obj.template_id)
+        t = library.template_for(inter.obj.template_id, inter.obj.extent, inter.obj.class_name)
         pred_o = t.vertices.astype(np.float64) @ inter.obj.rotation.T + inter.obj.translation
     fig = plt.figure(figsize=(11, 5))
     for k, (elev, azim) in enumerate(((15, -90), (15, 0))):

@@ -36,6 +36,9 @@ class FrameScore:
     stamp_ns: int
     persons: int
     has_object: bool
+    gt_template: str = ""
+    pred_template: str = ""
+    interaction: str = ""
     pelvis_error_cm: float = math.nan
     cd_human_cm: float = math.nan
     cd_object_cm: float = math.nan
@@ -45,6 +48,23 @@ class FrameScore:
     penetration_cm: float = math.nan
     floor_cm: float = math.nan
     stage_ms: dict[str, float] = field(default_factory=dict)
+
+
+def interaction_kind(gt) -> str:
+    """The interaction type of a ground-truth interaction message, from its object template
+    and the body parts of its contacts: "nearby" (no contact), "sit" (hips), "feet" (feet
+    without hands), "push" (hands on a table), "hands" (held, carried, lifted)."""
+    if not gt.has_object:
+        return ""
+    parts = {c.body_part for c in gt.contacts}
+    if not parts:
+        return "nearby"
+    if "hips" in parts:
+        return "sit"
+    hands = bool(parts & {"left_hand", "right_hand"})
+    if not hands and parts & {"left_foot", "right_foot"}:
+        return "feet"
+    return "push" if gt.object_template == "table" else "hands"
 
 
 def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
@@ -57,6 +77,9 @@ def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
         return row
     pred: Interaction = result.interactions[0]
     gt = gt_msg.interactions[0]
+    row.gt_template = gt.object_template if gt.has_object else ""
+    row.pred_template = pred.obj.template_id if pred.obj is not None else ""
+    row.interaction = interaction_kind(gt)
     p = gt.root_pose.position
     row.pelvis_error_cm = 100 * float(np.linalg.norm(pred.human.root_position - [p.x, p.y, p.z]))
     meshes = ground_truth_meshes(gt_msg, body, library)
@@ -77,7 +100,7 @@ def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
         row.contact_precision, row.contact_recall, row.contact_f1 = metrics.contact_prf(
             np.zeros_like(gt_contact), gt_contact)
         return row
-    ptmpl = library.by_id(pred.obj.template_id)
+    ptmpl = library.template_for(pred.obj.template_id, pred.obj.extent, pred.obj.class_name)
     pred_obj = ptmpl.vertices.astype(np.float64) @ pred.obj.rotation.T + pred.obj.translation
     if ptmpl.id == gt_tmpl:
         m = metrics.evaluate_frame(pred.human.vertices, faces, pred_obj, ptmpl.faces, gt_human,
@@ -120,6 +143,28 @@ def _nanmean(values) -> float:
     return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
 
 
+def object_rates(rows: list[FrameScore]) -> dict:
+    """Object found rate (frames whose ground truth has an object and the prediction has one)
+    and template correct rate (of those, the ground truth's template), with the counts."""
+    gt = [r for r in rows if r.gt_template]
+    found = [r for r in gt if r.pred_template]
+    correct = sum(r.pred_template == r.gt_template for r in found)
+    return {"frames_with_gt_object": len(gt), "objects_found": len(found),
+            "object_found_rate": len(found) / len(gt) if gt else math.nan,
+            "template_correct_rate": correct / len(found) if found else math.nan}
+
+
+def per_interaction(rows: list[FrameScore]) -> dict:
+    """`object_rates` and the object metrics per interaction type (`interaction_kind`)."""
+    keys = ("cd_object_cm", "contact_f1", "penetration_cm")
+    out = {}
+    for kind in sorted({r.interaction for r in rows if r.interaction}):
+        sel = [r for r in rows if r.interaction == kind]
+        out[kind] = {**object_rates(sel), **{k: _nanmean(getattr(r, k) for r in sel)
+                                             for k in keys}}
+    return out
+
+
 def summarise(rows: list[FrameScore], frames_in: int, dropped: Counter, seconds: float,
               refine: str, detector: str, **extra) -> dict:
     """DESIGN §5 metrics.json: every input frame is either in `frames_out` or in `dropped`
@@ -135,6 +180,8 @@ def summarise(rows: list[FrameScore], frames_in: int, dropped: Counter, seconds:
         **{k: _nanmean(getattr(r, k) for r in rows) for k in keys},
         "frames_with_person": sum(r.persons > 0 for r in rows),
         "frames_with_object": sum(r.has_object for r in rows),
+        **object_rates(rows),
+        "per_interaction": per_interaction(rows),
         "frames_scored": {k: int(sum(np.isfinite(getattr(r, k)) for r in rows)) for k in keys},
         "fps": len(rows) / seconds if seconds > 0 else math.nan,
         "stage_ms": {s: _nanmean(r.stage_ms.get(s, math.nan) for r in rows) for s in stages},

@@ -109,15 +109,18 @@ class PipelineConfig:
         track_min_iou: box IoU (or close centres) needed to continue a track.
         body_model: "anny" (body-model mesh fitted to the keypoints, default) or "skeleton"
             (16-joint skeleton only, no mesh; fastest).
-        object_source: where object candidates come from (`core/registry.py` OBJECT_SOURCES):
-            "rgbd" (the depth cluster touching the hands, when a depth image is present),
-            "ultralytics" (YOLO-seg objects next to the hands; falls back to "rgbd" with one
-            log line when its weights cannot be loaded), "external" (2D object boxes from
-            another detector node, matched by stamp; see the node's `detections` topic) or
-            "none".
+        object_source: which detector's objects join the depth candidates (`core/registry.py`
+            OBJECT_SOURCES): "rgbd" (none: the depth clusters at every person's hands, seat,
+            feet and the floor beside them), "ultralytics" (YOLO-seg masks; falls back to
+            "rgbd" with one log line when its weights cannot be loaded), "external" (2D object
+            boxes / masks from another detector node, matched by stamp; see the node's
+            `detections` topic) or "none" (no object stage).
+        object_recogniser: safetensors weights of the object recogniser; empty = the ones
+            shipped in the package (scorehoi_node/core/estimate/weights/). Missing or corrupt
+            weights: one log line, and the rule path (every template x yaw by ICP) runs.
         contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
-        min_object_confidence: object fits of unlabelled depth clusters (object_source rgbd)
-            below this confidence are dropped: a cluster no template explains is no object.
+        min_object_confidence: a depth cluster the recogniser gives a lower probability of
+            being an object (1 - P(clutter)) is no object.
         keyframe_interval: temporal warm start of the object stage: between keyframes, a
             tracked person's object starts from last frame's solution (its pose relative to the
             pelvis, carried along with the person) and only that template is refined by ICP;
@@ -141,6 +144,7 @@ class PipelineConfig:
     track_min_iou: float = 0.2
     body_model: str = "anny"
     object_source: str = "rgbd"
+    object_recogniser: str = ""
     contact: ContactConfig = field(default_factory=ContactConfig)
     min_object_confidence: float = 0.5
     keyframe_interval: int = 8

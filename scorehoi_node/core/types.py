@@ -251,17 +251,23 @@ class Person(TrackedPerson):
 
 @dataclass(frozen=True)
 class ObjectCandidate:
-    """Evidence of one object in a frame, before recognition and pose estimation.
+    """Evidence of one possible object in a frame, before recognition and pose estimation
+    (`estimate/object_candidates.py`).
 
     Attributes:
-        source: object source that produced it ("rgbd", "ultralytics", "external").
+        source: kind of evidence: "depth" (a depth cluster), "mask" (a detector mask) or "box"
+            (a box-only detection).
         class_name: the detector's class (COCO name), or None when the source knows none.
         box: (4,) float64 [u_min, v_min, u_max, v_max] pixels.
-        score: source confidence in [0, 1].
-        mask: (H, W) bool silhouette, or None (box only).
+        score: in [0, 1]: size x proximity to the body (x the detector's score).
+        mask: (H, W) bool image pixels of the candidate, or None.
         points: (N, 3) float64 camera-frame depth points on the object [m], or None.
         person: index (into the frame's `Person` list) of the person whose body this candidate
-            was found at, or None when the source is not tied to a person (detector masks).
+            was found at, or None (a detection near no one).
+        anchor: where on that body: "hands", "seat" (pelvis / thighs), "feet", "floor" (standing
+            on the floor next to the person) or "none".
+        anchor_distance: distance to that anchor relative to its radius (0 touching, 1 at the
+            radius; "floor": horizontal distance to the pelvis / nearby radius; NaN for "none").
     """
 
     source: str
@@ -271,6 +277,8 @@ class ObjectCandidate:
     mask: np.ndarray | None = None
     points: np.ndarray | None = None
     person: int | None = None
+    anchor: str = "none"
+    anchor_distance: float = float("nan")
 
 
 @dataclass(frozen=True)

@@ -276,7 +276,7 @@ def result_to_markers(result: FrameResult, header: Header, lifetime_s: float = 0
         joints.scale = Vector3(x=0.04, y=0.04, z=0.04)
         joints.points = [_point(p) for p in h.joint_positions]
         markers += [bones, joints]
-        tmpl = _template(library, inter.obj.template_id) if inter.obj is not None else None
+        tmpl = _template(library, inter.obj) if inter.obj is not None else None
         if tmpl is not None:
             mesh = Marker(header=header, ns="object_mesh", id=tid, type=Marker.TRIANGLE_LIST,
                           action=Marker.ADD, color=OBJECT_COLOR, lifetime=life,
@@ -308,11 +308,11 @@ def _triangle_points(vertices: np.ndarray, faces: np.ndarray) -> list[Point]:
     return [pts[i] for i in np.asarray(faces).reshape(-1).tolist()]
 
 
-def _template(library, template_id: str):
+def _template(library, obj):
     if library is None:
         return None
     try:
-        return library.by_id(template_id)
+        return library.template_for(obj.template_id, obj.extent, obj.class_name)
     except KeyError:
         return None
 

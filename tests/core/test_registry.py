@@ -14,7 +14,7 @@ from scorehoi_node.core.registry import (GUIDANCE_TERMS, OBJECT_SOURCES, PERSON_
                                          Registry)
 from scorehoi_node.core.stages.humans import HumanStage
 from scorehoi_node.core.stages.tracking import TrackingStage
-from scorehoi_node.core.types import (CameraIntrinsics, Detections, Frame, ObjectCandidate,
+from scorehoi_node.core.types import (CameraIntrinsics, Detections, Frame,
                                       ObjectDetection,
                                       PersonDetection)
 
@@ -76,27 +76,21 @@ def frame_and_persons(rendered):
 
 @pytest.mark.parametrize("name", OBJECT_SOURCES.names())
 def test_object_source_contract(name, frame_and_persons):
+    """Every source gives the detector objects of the frame (the object stage turns them and the
+    depth into candidates): external passes its detection on; rgbd and none have no detector;
+    ultralytics without weights here becomes rgbd and says so in one line."""
     frame, persons, external = frame_and_persons
     source = OBJECT_SOURCES.get(name).from_config(PipelineConfig(object_source=name))
     assert all("\n" not in note for note in source.notes)
-    candidates = source(frame, persons, external)
-    assert isinstance(candidates, list)
-    h, w = frame.rgb.shape[:2]
-    for c in candidates:
-        assert isinstance(c, ObjectCandidate) and c.source == source.name
-        assert c.box.shape == (4,) and 0.0 <= c.score <= 1.0
-        assert c.mask is None or (c.mask.shape == (h, w) and c.mask.dtype == bool)
-        assert c.points is None or (c.points.ndim == 2 and c.points.shape[1] == 3)
-        assert c.person is None or 0 <= c.person < len(persons)
-    if name == "none":
-        assert candidates == []
-    else:  # this frame has a held object: every real source finds one (ultralytics: no
-        # weights here, so its rgbd fallback does, and says so in its notes)
-        assert candidates, name
+    detections = source(frame, persons, external)
+    assert isinstance(detections, list)
+    assert all(isinstance(d, ObjectDetection) for d in detections)
+    if name == "external":
+        assert detections == list(external.objects)
+    else:
+        assert detections == []
     if name == "ultralytics":
         assert source.name == "rgbd" and "unavailable" in source.notes[0]
-    if name == "external":
-        assert candidates[0].class_name == external.objects[0].class_name
 
 
 # -- guidance terms ----------------------------------------------------------------------------

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import nn
 
 from scorehoi_node.core.diffusion.condition import ConditionSpec
+from scorehoi_node.core.weights_io import load_state, read_weights, save_weights
 
 CHECKPOINT_FORMAT = "scorehoi.denoiser"
 CHECKPOINT_VERSION = 1
@@ -111,28 +110,12 @@ class Denoiser(nn.Module):
     # -- checkpoints -------------------------------------------------------------------------------
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         """Write a safetensors checkpoint (weights + buffers; config and `extra` as metadata)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"format": CHECKPOINT_FORMAT, "version": str(CHECKPOINT_VERSION),
-                "config": json.dumps(asdict(self.config)),
-                "extra": json.dumps(extra or {}, sort_keys=True)}
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(path), metadata=meta)
-        return path
+        return save_weights(path, self, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, self.config, extra)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Denoiser":
         """Read a checkpoint written by `save`; `CheckpointError` with the reason otherwise."""
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"denoiser checkpoint {path} does not exist")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except Exception as e:  # safetensors raises several types for truncated/garbage files
-            raise CheckpointError(f"denoiser checkpoint {path} is not a readable safetensors "
-                                  f"file ({type(e).__name__}: {e})") from None
+        meta, tensors = read_weights(path, CheckpointError, "denoiser checkpoint")
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{path} is not a ScoreHOI denoiser checkpoint "
                                   f"(format {meta.get('format')!r})")
@@ -146,11 +129,6 @@ class Denoiser(nn.Module):
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: unreadable model config ({e})") from None
         model = cls(config)
-        missing, unexpected = model.load_state_dict(tensors, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(f"{path}: weights do not match the config (missing "
-                                  f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-        if not all(torch.isfinite(v).all() for v in tensors.values()):
-            raise CheckpointError(f"{path}: weights contain NaN or inf")
+        load_state(model, tensors, path, CheckpointError)
         model.extra = json.loads(meta.get("extra", "{}"))
         return model.to(device).eval()

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scorehoi_node.core.detect.object_candidates import (ANCHORS, KEY_JOINTS, SOURCES,
-                                                         BodyAnchors, ObjectCandidate)
+from scorehoi_node.core.estimate.object_candidates import (ANCHORS, KEY_JOINTS, SOURCES,
+                                                           BodyAnchors, ObjectCandidate)
 from scorehoi_node.core.types import CameraIntrinsics
 
 #: points per candidate the network sees
@@ -141,6 +141,12 @@ def _centre(candidate: ObjectCandidate, camera: CameraIntrinsics,
     return camera.backproject(np.array([[us.mean() + 0.5, vs.mean() + 0.5]]), np.array([z]))[0]
 
 
+def candidate_frame(candidate: ObjectCandidate, camera: CameraIntrinsics,
+                    anchors: BodyAnchors | None, up: np.ndarray, floor_d: float) -> EvidenceFrame:
+    """The evidence frame of a candidate: `view_frame` at its centre (`_centre`)."""
+    return view_frame(_centre(candidate, camera, anchors), up, floor_d)
+
+
 def _joints_local(frame: EvidenceFrame, anchors: BodyAnchors | None) -> np.ndarray:
     if anchors is None:
         return np.zeros((len(KEY_JOINTS), 3))
@@ -215,7 +221,7 @@ def candidate_evidence(candidate: ObjectCandidate, camera: CameraIntrinsics,
         seed: seed of the point subsample (same inputs and seed, same evidence).
     """
     rng = np.random.default_rng(seed)
-    frame = view_frame(_centre(candidate, camera, anchors), up, floor_d)
+    frame = candidate_frame(candidate, camera, anchors, up, floor_d)
     points = index = None
     has_points = candidate.points is not None and len(candidate.points) > 0
     if has_points:

@@ -23,7 +23,7 @@ Weights ship as safetensors (`DEFAULT_WEIGHTS`); `load_recogniser` raises
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -173,31 +173,14 @@ class RecogniserNet(nn.Module):
 
     # -- weights --------------------------------------------------------------------------------
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
-        """safetensors with the config and `extra` (the training report) as metadata."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"format": WEIGHTS_FORMAT, "version": str(WEIGHTS_VERSION),
-                "config": json.dumps(asdict(self.config)),
-                "extra": json.dumps(extra or {}, sort_keys=True)}
-        state = {k: v.detach().cpu().float().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(path), metadata=meta)
-        return path
+        """safetensors (float32) with the config and `extra` (the training report) as
+        metadata."""
+        return save_weights(path, self, WEIGHTS_FORMAT, WEIGHTS_VERSION, self.config, extra,
+                            dtype=torch.float32)
 
 
 def _read_weights(path: Path) -> tuple[RecogniserConfig, dict, dict]:
-    from safetensors import safe_open
-
-    if not path.is_file():
-        raise RecogniserWeightsError(f"object recogniser weights {path} do not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors raises several types for truncated / garbage files
-        raise RecogniserWeightsError(f"object recogniser weights {path} are not a readable "
-                                     f"safetensors file ({type(e).__name__}: {e})") from None
+    meta, tensors = read_weights(path, RecogniserWeightsError, "object recogniser weights")
     if meta.get("format") != WEIGHTS_FORMAT or meta.get("version") != str(WEIGHTS_VERSION):
         raise RecogniserWeightsError(f"{path} is not a version {WEIGHTS_VERSION} object "
                                      f"recogniser file (format {meta.get('format')!r})")
@@ -223,12 +206,7 @@ def load_recogniser(library: ObjectLibrary, path: str | Path | None = None,
         raise RecogniserWeightsError(f"{path} was trained for templates {config.template_ids}, "
                                      f"the library has {library.ids}")
     net = RecogniserNet(config)
-    missing, unexpected = net.load_state_dict(tensors, strict=False)
-    if missing or unexpected:
-        raise RecogniserWeightsError(f"{path}: weights do not match the config (missing "
-                                     f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
-    if not all(torch.isfinite(v).all() for v in tensors.values()):
-        raise RecogniserWeightsError(f"{path}: weights contain NaN or inf")
+    load_state(net, tensors, path, RecogniserWeightsError)
     return ObjectRecogniser(net.to(device).eval(), library, extra)
 
 

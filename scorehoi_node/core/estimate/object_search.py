@@ -1,8 +1,8 @@
 """The object stage: candidates -> recogniser -> initial pose, per frame.
 
-`ObjectSearch(library)(camera, humans, persons, depth=..., detections=...)` returns at most one
-`ObjectHypothesis` per person (the candidate most probably an object) plus detections near no
-one (person None):
+`ObjectSearch(library, recogniser)(camera, humans, persons, depth=..., detections=...)` returns
+at most one `ObjectHypothesis` per person (the candidate most probably an object) plus
+detections near no one (person None):
 
 1. `object_candidates.frame_candidates`: anchors, person pixels, floor, candidates at the hands,
    seat, feet and on the floor next to every person, from depth clusters and detections;
@@ -16,6 +16,12 @@ one (person None):
    the object (`objects.fit_from_starts`; no template x yaw search); without depth the RGB
    placement of that template turned by the best yaw (`objects.place_rgb`). "other" -> an
    oriented box fitted to the points (or the mask) with the detector's class (`object_box`).
+
+Without a recogniser (its weights missing or corrupt: `stages/objects.py` logs it) the rule path
+runs instead: per person the candidate with the best (detection first, score), identified by
+ICP of every template x yaw (`objects.estimate_object`); a depth cluster no template explains
+(score below `min_fit_score`) is no object; a detector class the library has no template for
+is an oriented box.
 """
 
 from __future__ import annotations
@@ -27,17 +33,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from scorehoi_node.core.detect.object_candidates import (CandidateConfig, FrameCandidates,
-                                                         ObjectCandidate, frame_candidates)
+from scorehoi_node.core.estimate.object_candidates import (CandidateConfig, FrameCandidates,
+                                                           frame_candidates)
 from scorehoi_node.core.estimate.object_box import fit_box
 from scorehoi_node.core.estimate.object_evidence import (Evidence, candidate_evidence,
-                                                         pose_from_frame)
-from scorehoi_node.core.estimate.object_recogniser import (CLUTTER, OTHER, ObjectRecogniser,
-                                                           Recognition, load_recogniser)
-from scorehoi_node.core.estimate.objects import ObjectFitConfig, fit_from_starts, place_rgb
+                                                         candidate_frame, pose_from_frame)
+from scorehoi_node.core.estimate.object_recogniser import CLUTTER, ObjectRecogniser, Recognition
+from scorehoi_node.core.estimate.objects import (ObjectFitConfig, estimate_object,
+                                                 fit_from_starts, place_rgb)
 from scorehoi_node.core.objects import ObjectLibrary, ObjectTemplate
-from scorehoi_node.core.types import (CameraIntrinsics, HumanEstimate, ObjectDetection,
-                                      ObjectEstimate, PersonDetection)
+from scorehoi_node.core.types import (CameraIntrinsics, HumanEstimate, ObjectCandidate,
+                                      ObjectDetection, ObjectEstimate, PersonDetection)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ class ObjectHypothesis:
         template: the template the estimate refers to (a library template or the fitted box:
             contacts and refinement need it; a box is not in the library).
         candidate: the evidence (mask, points, anchor, person).
-        recognition: the recogniser's output for it.
+        recognition: the recogniser's output for it (None on the rule path).
         object_points: (M, 3) float64 camera-frame points segmented as the object, or None.
         person: index of the person it belongs to, or None.
         timings_ms: "recognise" (shared by the frame's candidates) and "pose" [ms].
@@ -87,7 +93,7 @@ class ObjectHypothesis:
     estimate: ObjectEstimate
     template: ObjectTemplate
     candidate: ObjectCandidate
-    recognition: Recognition
+    recognition: Recognition | None
     object_points: np.ndarray | None
     person: int | None
     timings_ms: dict[str, float]
@@ -100,7 +106,7 @@ class FrameObjects:
     Attributes:
         objects: at most one hypothesis per person, then detections near no one.
         found: the candidates and their context (anchors, floor, person pixels).
-        recognitions: one per candidate of `found.candidates`.
+        recognitions: one per candidate of `found.candidates` (empty on the rule path).
         timings_ms: "candidates", "recognise", "pose" [ms] for the whole frame.
     """
 
@@ -128,15 +134,14 @@ class ObjectSearch:
 
     Args:
         library: object templates.
-        recogniser: a loaded recogniser (default: the shipped weights; `RecogniserWeightsError`
-            when they are missing or corrupt).
+        recogniser: a loaded recogniser (`load_recogniser`), or None for the rule path.
         config: settings.
     """
 
-    def __init__(self, library: ObjectLibrary, recogniser: ObjectRecogniser | None = None,
+    def __init__(self, library: ObjectLibrary, recogniser: ObjectRecogniser | None,
                  config: ObjectSearchConfig = ObjectSearchConfig()) -> None:
         self.library = library
-        self.recogniser = recogniser if recogniser is not None else load_recogniser(library)
+        self.recogniser = recogniser
         self.config = config
 
     def __call__(self, camera: CameraIntrinsics, humans: Sequence[HumanEstimate],
@@ -158,6 +163,12 @@ class ObjectSearch:
         found = frame_candidates(camera, humans, persons, depth=depth, detections=detections,
                                  floor_plane=floor_plane, config=cfg.candidates)
         t1 = time.perf_counter()
+        if self.recogniser is None:
+            objects = [self._rule(found, i, camera) for i in self._rule_choice(found.candidates)]
+            t2 = time.perf_counter()
+            return FrameObjects([o for o in objects if o is not None], found, [],
+                                {"candidates": (t1 - t0) * 1e3, "recognise": 0.0,
+                                 "pose": (t2 - t1) * 1e3})
         evidence = [candidate_evidence(c, camera, self._anchors(found, c), found.up,
                                        found.floor_d, cfg.seed) for c in found.candidates]
         recs = self.recogniser(evidence, [c.class_name for c in found.candidates])
@@ -177,6 +188,45 @@ class ObjectSearch:
         timings = {"candidates": (t1 - t0) * 1e3, "recognise": (t2 - t1) * 1e3,
                    "pose": (time.perf_counter() - t2) * 1e3}
         return FrameObjects(objects, found, recs, timings)
+
+    @staticmethod
+    def _rule_choice(candidates: list[ObjectCandidate]) -> list[int]:
+        """Rule path: per person the candidate with the best (detection first, score), then
+        every detection near no one."""
+        best: dict[int, int] = {}
+        for i, c in enumerate(candidates):
+            if c.person is not None and (c.person not in best or (
+                    c.source != "depth", c.score) > (candidates[best[c.person]].source != "depth",
+                                                     candidates[best[c.person]].score)):
+                best[c.person] = i
+        loose = [i for i, c in enumerate(candidates) if c.person is None and c.source != "depth"]
+        return [best[p] for p in sorted(best)] + loose
+
+    def _rule(self, found: FrameCandidates, index: int, camera: CameraIntrinsics
+              ) -> ObjectHypothesis | None:
+        """Rule path for one candidate: every template x yaw, or a box for an uncovered class."""
+        t0 = time.perf_counter()
+        cand = found.candidates[index]
+        anchors = self._anchors(found, cand)
+        hands = anchors.palms() if anchors is not None else None
+        class_name = cand.class_name if cand.class_name not in (None, "", "unknown") else None
+        if class_name is not None and not self.library.for_coco_class(class_name):
+            depth_m = float(anchors.pelvis[2]) if anchors is not None else 3.0
+            frame = candidate_frame(cand, camera, anchors, found.up, found.floor_d)
+            est, template = fit_box(frame, camera, class_name, points=cand.points,
+                                    mask=cand.mask, person_depth_m=depth_m,
+                                    floor_plane=self._floor(found), hands=hands,
+                                    confidence=cand.score, config=self.config.fit)
+        else:
+            est = estimate_object(camera, self.library, class_name=class_name,
+                                  points=cand.points, mask=cand.mask, hands=hands,
+                                  floor_plane=self._floor(found), config=self.config.fit)
+            if est is None or (cand.source == "depth" and
+                               est.confidence < self.config.min_fit_score):
+                return None
+            template = self.library.by_id(est.template_id)
+        return ObjectHypothesis(est, template, cand, None, cand.points, cand.person,
+                                {"recognise": 0.0, "pose": (time.perf_counter() - t0) * 1e3})
 
     @staticmethod
     def _anchors(found: FrameCandidates, candidate: ObjectCandidate):

@@ -1,10 +1,11 @@
-"""Training of the object recogniser (`python -m scorehoi_node.core.estimate.train_recogniser`).
+"""Training of the object recogniser: losses, the training loop and the held-out evaluation.
 
-One command generates the evidence (`synth.recogniser_data`, render-free, from the data engine)
-for a training seed and a held-out seed, trains both networks (points and mask) with a progress
-bar, evaluates them on the held-out evidence (and a randomly initialised network beside, which
-must be near chance) and writes `OUT/object_recogniser.safetensors` with the report in its
-metadata, `OUT/train.json` and `OUT/loss.png`.
+`scorehoi train-recogniser` (`commands/train_recogniser.py`) generates the evidence
+(`synth.recogniser_data`, render-free, from the data engine) for a training seed and a held-out
+seed, trains both networks (points and mask) here with a progress bar, evaluates them on the
+held-out evidence (and a randomly initialised network beside, which must be near chance) and
+writes `OUT/object_recogniser.safetensors` with the report in its metadata, `OUT/train.json`
+and `OUT/loss.png`.
 
 Losses: class cross-entropy (class-balanced sampling), yaw bin cross-entropy + residual smooth-L1
 at the nearest symmetric equivalent of the true yaw (none for turn-symmetric templates), the
@@ -13,10 +14,7 @@ template origin's smooth-L1 in the evidence frame, and the per-point segmentatio
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,7 @@ import torch.nn.functional as F
 
 from scorehoi_node.core.estimate.object_recogniser import (RecogniserConfig, RecogniserNet,
                                                            yaw_symmetry)
-from scorehoi_node.core.objects import ObjectLibrary, load_library
+from scorehoi_node.core.objects import ObjectLibrary
 
 #: arrays of an evidence set (see `synth.recogniser_data.stack_samples`)
 FIELDS = ("points", "segmentation", "has_points", "context", "mask", "mask_context", "label",
@@ -271,7 +269,7 @@ def train(train_data: dict[str, np.ndarray], library: ObjectLibrary,
     return net.eval(), history
 
 
-def _plot(history: list[dict], path: Path) -> None:
+def plot_history(history: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,128 +287,3 @@ def _plot(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def generate_evidence(out_dir: str | Path, n_scenes: int, seed: int, *, shard_scenes: int = 10,
-                      progress: bool = True, config=None, worker: int = 0,
-                      workers: int = 1) -> list[Path]:
-    """Write the evidence of `n_scenes` scenes of `seed` to `out_dir/evidence-<i>.npz`
-    (`shard_scenes` scenes per file; existing files are kept, so an interrupted run resumes;
-    `worker` of `workers` processes writes only shards i % workers == worker)."""
-    from tqdm import tqdm
-
-    from scorehoi_node.core.bodies import make_body_model
-    from scorehoi_node.core.synth.frames import SynthContext
-    from scorehoi_node.core.synth.generator import SceneGenerator
-    from scorehoi_node.core.synth.recogniser_data import (EvidenceDataConfig, evidence_samples,
-                                                          stack_samples)
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    body = make_body_model("anny")
-    library = load_library()
-    context = SynthContext.from_body(body, library)
-    generator = SceneGenerator(body, library)
-    config = config or EvidenceDataConfig()
-    paths = []
-    bar = tqdm(total=n_scenes, desc=f"evidence seed {seed}", disable=not progress)
-    for shard, start in enumerate(range(0, n_scenes, shard_scenes)):
-        path = out_dir / f"evidence-{shard:04d}.npz"
-        count = min(shard_scenes, n_scenes - start)
-        if shard % workers != worker:
-            bar.update(count)
-            continue
-        if not path.exists():
-            samples = []
-            for scene_samples in evidence_samples(count, seed, body, context, generator,
-                                                  config=config, start=start):
-                samples += scene_samples
-                bar.update(1)
-            np.savez(path, **stack_samples(samples))
-        else:
-            bar.update(count)
-        paths.append(path)
-    bar.close()
-    return paths
-
-
-def _generate_parallel(out_dir: Path, n_scenes: int, seed: int, workers: int,
-                       progress: bool) -> None:
-    """`generate_evidence` in `workers` spawned processes (shard i in worker i % workers)."""
-    if workers <= 1:
-        generate_evidence(out_dir, n_scenes, seed, progress=progress)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        jobs = [pool.submit(generate_evidence, out_dir, n_scenes, seed, worker=w,
-                            workers=workers, progress=progress and w == 0)
-                for w in range(workers)]
-        for job in jobs:
-            job.result()
-
-
-def run(out: str | Path, *, train_scenes: int = 160, heldout_scenes: int = 20,
-        train_seed: int = 3000, heldout_seed: int = 3999, data_dir: str | Path | None = None,
-        config: RecogniserTrainConfig = RecogniserTrainConfig(), workers: int = 1,
-        progress: bool = True) -> dict:
-    """Generate (or reuse) the evidence, train, evaluate and write the weights and report."""
-    out = Path(out)
-    data_dir = Path(data_dir) if data_dir else out / "evidence"
-    library = load_library()
-    t0 = time.perf_counter()
-    _generate_parallel(data_dir / f"seed{train_seed}", train_scenes, train_seed, workers,
-                       progress)
-    _generate_parallel(data_dir / f"seed{heldout_seed}", heldout_scenes, heldout_seed, workers,
-                       progress)
-    t1 = time.perf_counter()
-    train_data = load_evidence(data_dir / f"seed{train_seed}")
-    held = load_evidence(data_dir / f"seed{heldout_seed}")
-    net, history = train(train_data, library, config, progress)
-    t2 = time.perf_counter()
-    torch.manual_seed(config.seed + 1)
-    report = {
-        "config": asdict(config), "train_seed": train_seed, "heldout_seed": heldout_seed,
-        "train_scenes": train_scenes, "heldout_scenes": heldout_scenes,
-        "train_samples": int(len(train_data["label"])), "heldout_samples": int(len(held["label"])),
-        "classes": list(net.config.classes), "symmetry": list(net.config.symmetry),
-        "parameters": int(sum(p.numel() for p in net.parameters())),
-        "data_seconds": round(t1 - t0, 1), "train_seconds": round(t2 - t1, 1),
-        "heldout": evaluate(net, held),
-        "heldout_random_init": evaluate(RecogniserNet(net.config), held),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    net.save(out / "object_recogniser.safetensors", extra=report)
-    (out / "train.json").write_text(json.dumps({**report, "history": history}, indent=1))
-    if history:
-        _plot(history, out / "loss.png")
-    return report
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m scorehoi_node.core.estimate.train_recogniser",
-        description="Generate evidence from the data engine and train the object recogniser.")
-    parser.add_argument("--out", required=True, help="output directory (weights, train.json)")
-    parser.add_argument("--data", default=None, help="evidence directory (default OUT/evidence)")
-    parser.add_argument("--train-scenes", type=int, default=160)
-    parser.add_argument("--heldout-scenes", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=1, help="evidence processes")
-    parser.add_argument("--train-seed", type=int, default=3000)
-    parser.add_argument("--heldout-seed", type=int, default=3999)
-    parser.add_argument("--steps", type=int, default=RecogniserTrainConfig.steps)
-    parser.add_argument("--batch-size", type=int, default=RecogniserTrainConfig.batch_size)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    cfg = RecogniserTrainConfig(steps=args.steps, batch_size=args.batch_size, seed=args.seed)
-    report = run(args.out, train_scenes=args.train_scenes, heldout_scenes=args.heldout_scenes,
-                 train_seed=args.train_seed, heldout_seed=args.heldout_seed, data_dir=args.data,
-                 config=cfg, workers=args.workers)
-    held = report["heldout"]
-    print(json.dumps({k: {m: held[k][m] for m in ("accuracy", "chance", "template_accuracy")}
-                      for k in held}, indent=1))
-
-
-if __name__ == "__main__":
-    main()

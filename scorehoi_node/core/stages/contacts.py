@@ -27,5 +27,6 @@ class ContactStage:
         if obj is None or human.vertices is None:
             return [], 0.0
         est = estimate_contacts(human.vertices, self.vertex_ids, self.part_ids, self.part_names,
-                                obj, self.library.by_id(obj.template_id), self.config)
+                                obj, self.library.template_for(obj.template_id, obj.extent,
+                                                              obj.class_name), self.config)
         return est.contacts, est.penetration_depth

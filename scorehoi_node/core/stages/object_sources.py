@@ -1,40 +1,36 @@
-"""Object sources: where a frame's object candidates come from, chosen by name
-(`core/registry.py` OBJECT_SOURCES; `PipelineConfig.object_source`).
+"""Object sources: the detector objects of a frame, chosen by name (`core/registry.py`
+OBJECT_SOURCES; `PipelineConfig.object_source`).
 
-    rgbd         depth clusters touching a person's hands (`detect/rgbd_objects.py`); needs depth
-    ultralytics  YOLO-seg instance masks (+ depth points when present); with no weights here it
-                 is replaced by rgbd and says so in `notes`
-    external     2D boxes from another detector node (`ros/external_detections.py`)
+    rgbd         no detector: the object stage finds candidates in the depth alone
+    ultralytics  YOLO-seg instance masks; with no weights here it is replaced by rgbd and says
+                 so in `notes`
+    external     2D boxes / masks from another detector node (`ros/external_detections.py`)
     none         no objects
 
-Detector sources (ultralytics, external) give candidates that belong to nobody yet
-(`ObjectCandidate.person` None); the object stage assigns them. On frames where a detector
-source has nothing, the object stage falls back to rgbd candidates when the frame has depth.
+A source only says what a detector saw (`ObjectDetection`s, COCO class names). The object stage
+(`stages/objects.py`) turns them, and the depth clusters at every person's hands, seat, feet and
+the floor beside them when the frame has depth, into candidates (`estimate/object_candidates.py`)
+and recognises them; detections work without depth too.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-import numpy as np
-
 from scorehoi_node.core.config import PipelineConfig
-from scorehoi_node.core.detect.rgbd_objects import segment_hand_objects
 from scorehoi_node.core.detect.ultralytics_seg import DetectorUnavailable, UltralyticsSegDetector
-from scorehoi_node.core.geometry import backproject_image, body_surface_mask, box_mask
-from scorehoi_node.core.keypoints import person_wrists
-from scorehoi_node.core.types import Detections, Frame, ObjectCandidate, ObjectDetection, Person
+from scorehoi_node.core.types import Detections, Frame, ObjectDetection, Person
 
 
 class ObjectSource(Protocol):
-    """Object candidates of one frame. Built by `from_config(config, device)`; `notes` holds
+    """Detector objects of one frame. Built by `from_config(config, device)`; `notes` holds
     one-line messages for the operator (fallbacks taken when it was built)."""
 
     name: str
     notes: list[str]
 
     def __call__(self, frame: Frame, persons: list[Person],
-                 external: Detections | None = None) -> list[ObjectCandidate]:
+                 external: Detections | None = None) -> list[ObjectDetection]:
         ...
 
 
@@ -55,48 +51,14 @@ class NoSource(_Stateless):
     name = "none"
 
     def __call__(self, frame: Frame, persons: list[Person],
-                 external: Detections | None = None) -> list[ObjectCandidate]:
+                 external: Detections | None = None) -> list[ObjectDetection]:
         return []
 
 
-class RGBDSource(_Stateless):
-    """The depth clusters in each person's hands: person pixels (the detector's mask cut to the
-    fitted body's surface, since segmenters paint a held object as part of the person) and
-    support planes are removed, and clusters within reach of a wrist are kept, best first."""
+class RGBDSource(NoSource):
+    """No detector: the object stage's depth candidates are the only evidence."""
 
     name = "rgbd"
-
-    def __call__(self, frame: Frame, persons: list[Person],
-                 external: Detections | None = None) -> list[ObjectCandidate]:
-        if frame.depth is None:
-            return []
-        out = []
-        for i, person in enumerate(persons):
-            mask = person.detection.mask
-            if person.human.vertices is not None:
-                on_body = body_surface_mask(person.human.vertices, frame.camera, frame.depth)
-                mask = on_body if mask is None else (mask & on_body)
-            wrists_uv, wrist_scores = person_wrists(person.detection)
-            for found in segment_hand_objects(frame.depth, frame.camera, mask, wrists_uv,
-                                              wrist_scores):
-                det = found.detection
-                out.append(ObjectCandidate(source=self.name, class_name=None, box=det.box,
-                                           score=det.score, mask=det.mask, points=found.points,
-                                           person=i))
-        return out
-
-
-def _candidate(source: str, det: ObjectDetection, frame: Frame) -> ObjectCandidate:
-    """A detector's object: its mask (a box-only detection's silhouette is its box) and, for a
-    real mask on a frame with depth, the back-projected mask pixels."""
-    points = None
-    mask = det.mask
-    if mask is None:
-        mask = box_mask(det.box, frame.rgb.shape[:2])
-    elif frame.depth is not None:
-        points = backproject_image(frame.depth, frame.camera)[mask]
-    return ObjectCandidate(source=source, class_name=det.class_name, box=np.asarray(det.box),
-                           score=det.score, mask=mask, points=points)
 
 
 class UltralyticsSource:
@@ -120,8 +82,8 @@ class UltralyticsSource:
             return fallback
 
     def __call__(self, frame: Frame, persons: list[Person],
-                 external: Detections | None = None) -> list[ObjectCandidate]:
-        return [_candidate(self.name, det, frame) for det in self.detector(frame.rgb).objects]
+                 external: Detections | None = None) -> list[ObjectDetection]:
+        return list(self.detector(frame.rgb).objects)
 
 
 class ExternalSource(_Stateless):
@@ -131,7 +93,5 @@ class ExternalSource(_Stateless):
     name = "external"
 
     def __call__(self, frame: Frame, persons: list[Person],
-                 external: Detections | None = None) -> list[ObjectCandidate]:
-        if external is None:
-            return []
-        return [_candidate(self.name, det, frame) for det in external.objects]
+                 external: Detections | None = None) -> list[ObjectDetection]:
+        return [] if external is None else list(external.objects)

@@ -1,29 +1,35 @@
-"""Object stage: candidates from the object source -> the owner of each -> template and 6-DoF
-pose (warm-started between keyframes) -> `FoundObject`s.
+"""Object stage: the detector objects of the object source and the depth of the frame ->
+candidates at every person's hands, seat (pelvis / thighs), feet and on the floor beside them ->
+the recogniser's template (or "none of the templates": an oriented box with the detector's
+class and the measured extent) and initial pose -> `FoundObject`s, at most one per person
+(`estimate/object_search.py`).
 
-Per person (largest first): a detector source's candidate nearest the person's wrists, else the
-best depth cluster in the person's hands (rgbd). Depth clusters are identified by ICP against
-the templates (`estimate/objects.py`): between keyframes a tracked person's object starts from
-last frame's fit with its template only; every `keyframe_interval` frames of a track, and
-whenever the warm fit scores below `min_object_confidence`, every template and yaw is searched.
-A depth cluster that no template explains (confidence below `min_object_confidence`) is no
-object.
+The recogniser's weights ship in the package (`PipelineConfig.object_recogniser` overrides
+them). When they are missing or corrupt the stage says so in one line (`notes`, and the log) and
+runs the rule path instead: every template x yaw by ICP on the best candidate of each person.
+
+`FoundObject.keyframe` marks a track's first object and then every `keyframe_interval` frames
+of it (the frames keyframe refinement refines again).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from scorehoi_node.core.config import PipelineConfig
-from scorehoi_node.core.estimate.objects import estimate_object
-from scorehoi_node.core.keypoints import person_wrists
+from scorehoi_node.core.estimate.object_recogniser import (ObjectRecogniser,
+                                                           RecogniserWeightsError,
+                                                           load_recogniser)
+from scorehoi_node.core.estimate.object_search import ObjectSearch, ObjectSearchConfig
 from scorehoi_node.core.objects import ObjectLibrary
 from scorehoi_node.core.registry import OBJECT_SOURCES
-from scorehoi_node.core.stages.object_sources import ObjectSource, RGBDSource
-from scorehoi_node.core.types import (Detections, FoundObject, Frame, ObjectCandidate,
-                                      ObjectEstimate, Person)
+from scorehoi_node.core.stages.object_sources import ObjectSource
+from scorehoi_node.core.types import (Detections, FoundObject, Frame, ObjectCandidate, Person)
+
+_log = logging.getLogger(__name__)
 
 
 def make_object_source(config: PipelineConfig, device: str = "cpu") -> ObjectSource:
@@ -36,7 +42,8 @@ class FrameObjects:
     """Output of the object stage for one frame.
 
     Attributes:
-        candidates: every candidate the source gave (the evidence, before identification).
+        candidates: every candidate of the frame (at the people, and detections near no one;
+            the evidence before recognition).
         found: the identified objects, at most one per person (`FoundObject.person` set).
     """
 
@@ -52,7 +59,7 @@ class WarmObject:
         template_id: its template.
         rotation: (3, 3) template frame -> camera frame.
         translation: (3,) template origin [m].
-        age: frames since the last full template search.
+        age: frames since the track's last keyframe.
     """
 
     template_id: str
@@ -62,8 +69,8 @@ class WarmObject:
 
 
 class WarmStarts:
-    """Track id -> last frame's measured object (before refinement: the fit to that frame's
-    depth), the next frame's starting point."""
+    """Track id -> last frame's measured object (before refinement) and the frames since its
+    last keyframe."""
 
     def __init__(self) -> None:
         self._by_track: dict[int, WarmObject] = {}
@@ -89,21 +96,25 @@ class WarmStarts:
         self._by_track = {k: v for k, v in self._by_track.items() if k in tracks}
 
 
-def wrist_distance(candidate: ObjectCandidate, wrists_uv: np.ndarray) -> float:
-    """Pixel distance from a candidate's mask centroid (or box centre) to the nearest wrist."""
-    if candidate.mask is not None and candidate.mask.any():
-        ys, xs = np.nonzero(candidate.mask)
-        centre = np.array([xs.mean(), ys.mean()])
-    else:
-        centre = 0.5 * (candidate.box[:2] + candidate.box[2:])
-    return float(np.linalg.norm(wrists_uv - centre, axis=1).min())
+def load_or_fallback(library: ObjectLibrary, path: str = "") -> tuple[ObjectRecogniser | None,
+                                                                     str | None]:
+    """(the recogniser of `path` (empty: the shipped weights), None) or, when they cannot be
+    loaded, (None, a one-line note saying the rule path runs instead), logged as a warning."""
+    try:
+        return load_recogniser(library, path or None), None
+    except RecogniserWeightsError as e:
+        note = (f"object recogniser unavailable ({e}); using the rule path "
+                "(every template x yaw by ICP)")
+        _log.warning(note)
+        return None, note
 
 
 class ObjectStage:
     """At most one object per person (see the module docstring).
 
     Args:
-        config: pipeline configuration (object source, keyframe interval, confidence gate).
+        config: pipeline configuration (object source, recogniser weights, keyframe interval,
+            object probability gate).
         library: the object templates.
         source: the object source (built from `config` when None).
         device: torch device of detector sources.
@@ -113,71 +124,48 @@ class ObjectStage:
                  source: ObjectSource | None = None, device: str = "cpu") -> None:
         self.library = library
         self.source = source if source is not None else make_object_source(config, device)
-        self.depth_source = self.source if isinstance(self.source, RGBDSource) else RGBDSource()
         self.notes = list(self.source.notes)
+        recogniser, note = load_or_fallback(library, config.object_recogniser)
+        if note is not None:
+            self.notes.append(note)
+        self.search = ObjectSearch(library, recogniser, self._search_config(config))
         self.keyframe_interval = config.keyframe_interval
-        self.min_confidence = config.min_object_confidence
         self.warm = WarmStarts()
-        self.stats = {"warm": 0, "keyframe": 0, "warm_rejected": 0}
+        self.stats = {"keyframe": 0, "found": 0, "boxes": 0}
+
+    @staticmethod
+    def _search_config(config: PipelineConfig) -> ObjectSearchConfig:
+        return ObjectSearchConfig(min_object_probability=config.min_object_confidence)
 
     def update(self, config: PipelineConfig) -> None:
         self.keyframe_interval = config.keyframe_interval
-        self.min_confidence = config.min_object_confidence
+        self.search.config = self._search_config(config)
 
     def __call__(self, frame: Frame, persons: list[Person],
                  external: Detections | None = None) -> FrameObjects:
-        candidates = self.source(frame, persons, external)
-        if not candidates and self.source is not self.depth_source:
-            candidates = self.depth_source(frame, persons)  # a detector saw nothing: use depth
+        detections = self.source(frame, persons, external)
+        res = self.search(frame.camera, [p.human for p in persons],
+                          [p.detection for p in persons], depth=frame.depth,
+                          detections=detections)
+        by_person = {h.person: h for h in res.objects if h.person is not None}
         found = []
         for i, person in enumerate(persons):
-            obj = self._for_person(frame, i, person, candidates)
+            hyp = by_person.get(i)
+            keyframe = self.warm.get(person.track_id, self.keyframe_interval) is None
+            obj = None if hyp is None else FoundObject(hyp.estimate, hyp.candidate.mask,
+                                                       hyp.object_points, i, keyframe)
             self.warm.remember(person.track_id, obj)
             if obj is not None:
                 found.append(obj)
-        return FrameObjects(candidates, found)
+                self.stats["found"] += 1
+                self.stats["keyframe"] += keyframe
+                self.stats["boxes"] += hyp.template.id not in self.library.ids
+        return FrameObjects(res.found.candidates, found)
 
     def keep_tracks(self, tracks: set[int]) -> None:
         """End of a frame: forget the warm starts of tracks not in `tracks` (the frame's live
         tracks, including persons whose body could not be fitted this frame)."""
         self.warm.keep(tracks)
-
-    def _for_person(self, frame: Frame, index: int, person: Person,
-                    candidates: list[ObjectCandidate]) -> FoundObject | None:
-        detected = [c for c in candidates if c.person is None]
-        wrists_uv, _ = person_wrists(person.detection)
-        if detected and len(wrists_uv):
-            best = min(detected, key=lambda c: wrist_distance(c, wrists_uv))
-            hands = person.human.joint_positions[[k for k, n in
-                                                  enumerate(person.human.joint_names)
-                                                  if "wrist" in n]]
-            est = estimate_object(frame.camera, self.library, class_name=best.class_name,
-                                  points=best.points, mask=best.mask, hands=hands)
-            return None if est is None else FoundObject(est, best.mask, best.points, index)
-        own = [c for c in candidates if c.person == index]
-        if not own:
-            return None
-        return self._identify(frame, index, person.track_id, max(own, key=lambda c: c.score))
-
-    def _identify(self, frame: Frame, index: int, track: int,
-                  candidate: ObjectCandidate) -> FoundObject | None:
-        """Template and pose of a class-free depth cluster: warm start, else full search."""
-        warm = self.warm.get(track, self.keyframe_interval)
-        est: ObjectEstimate | None = None
-        if warm is not None:
-            est = estimate_object(frame.camera, self.library, class_name=None,
-                                  points=candidate.points, mask=candidate.mask,
-                                  warm=(warm.template_id, warm.rotation, warm.translation,
-                                        self.min_confidence))
-            self.stats["warm" if est is not None else "warm_rejected"] += 1
-        keyframe = est is None
-        if keyframe:  # no usable warm start: search every template and yaw
-            self.stats["keyframe"] += 1
-            est = estimate_object(frame.camera, self.library, class_name=None,
-                                  points=candidate.points, mask=candidate.mask)
-        if est is None or est.confidence < self.min_confidence:
-            return None  # a depth cluster that no template explains is not an object
-        return FoundObject(est, candidate.mask, candidate.points, index, keyframe)
 
     def close(self) -> None:
         close = getattr(getattr(self.source, "detector", None), "close", None)

@@ -82,7 +82,7 @@ class RefineStage:
         None when it produced a non-finite state (counted in `failures`)."""
         refiner = refiner or self.refiner
         human, obj = person.human, found.estimate
-        template = self.library.by_id(obj.template_id)
+        template = self.library.template_for(obj.template_id, obj.extent, obj.class_name)
         hoi = hoi_from_estimates(human, obj).to(self.device)
         obs = observation_of(frame, person.detection, found, template).to(self.device)
         cond = None

@@ -36,12 +36,12 @@ import open3d as o3d
 import torch
 
 from scorehoi_node.core.bodies.landmarks import landmark_vertex_ids, mediapipe_landmarks
-from scorehoi_node.core.detect.object_candidates import (CandidateConfig, FrameCandidates,
-                                                         ObjectCandidate, detection_candidates,
-                                                         frame_candidates)
+from scorehoi_node.core.estimate.object_candidates import (CandidateConfig, FrameCandidates,
+                                                           ObjectCandidate,
+                                                           detection_candidates,
+                                                           frame_candidates)
 from scorehoi_node.core.estimate.object_evidence import (NUM_POINTS, candidate_evidence,
                                                          pose_in_frame)
-from scorehoi_node.core.estimate.object_recogniser import CLUTTER, OTHER
 from scorehoi_node.core.objects import ObjectLibrary
 from scorehoi_node.core.synth.camera import CameraPose, CameraSampler
 from scorehoi_node.core.synth.frames import SynthContext, sample_camera

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from scorehoi_node.core.bodies import make_body_model
-from scorehoi_node.core.detect.object_candidates import KEY_JOINTS
+from scorehoi_node.core.estimate.object_candidates import KEY_JOINTS
 from scorehoi_node.core.estimate.object_box import box_from_points
 from scorehoi_node.core.geometry import backproject_image
 from scorehoi_node.core.estimate.object_evidence import (pose_from_frame, pose_in_frame,

@@ -75,24 +75,24 @@ def test_a_corrupt_checkpoint_fails_with_one_clear_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_object_warm_start_between_keyframes(rendered):
-    """A tracked person's object starts from last frame's pose between keyframes: on a still
-    frame the warm fit is accepted and agrees with the full search; keyframe_interval 1
-    searches every frame."""
+def test_object_keyframes_every_interval(rendered):
+    """A tracked person's object is a keyframe on its first frame and then every
+    keyframe_interval frames; on a still frame every frame finds the same object in the same
+    place; keyframe_interval 1 makes every frame a keyframe."""
     sf, _ = rendered
     frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth)
     pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=3))
     try:
         objs = [pipe.step(frame).interactions[0].obj for _ in range(4)]
         assert all(o is not None for o in objs), "the depth path must find the held object"
-        # frame 1: full search; 2, 3: warm; 4: keyframe again (3 frames since the search)
-        assert pipe.objects.stats == {"warm": 2, "keyframe": 2, "warm_rejected": 0}
+        # frame 1: keyframe; 2, 3: not; 4: keyframe again (3 frames since the last)
+        assert pipe.objects.stats == {"found": 4, "keyframe": 2, "boxes": 0}
         for o in objs[1:]:
             assert o.template_id == objs[0].template_id
             assert np.linalg.norm(o.translation - objs[0].translation) < 0.02
         pipe.update(keyframe_interval=1)
         pipe.step(frame)
-        assert pipe.objects.stats["keyframe"] == 3 and pipe.objects.stats["warm"] == 2
+        assert pipe.objects.stats["keyframe"] == 3 and pipe.objects.stats["found"] == 5
     finally:
         pipe.close()
 

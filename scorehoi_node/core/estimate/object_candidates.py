@@ -43,8 +43,8 @@ from scipy.spatial import cKDTree
 from scorehoi_node.core.detect.rgbd_objects import RGBDObjectConfig, depth_components
 from scorehoi_node.core.estimate.floor import estimate_floor
 from scorehoi_node.core.geometry import backproject_image, body_surface_mask, box_mask
-from scorehoi_node.core.types import (CameraIntrinsics, HumanEstimate, ObjectDetection,
-                                      PersonDetection)
+from scorehoi_node.core.types import (CameraIntrinsics, HumanEstimate, ObjectCandidate,
+                                      ObjectDetection, PersonDetection)
 
 #: body anchors a candidate can be found at ("none": a detection near no one)
 ANCHORS = ("hands", "seat", "feet", "floor", "none")
@@ -307,36 +307,6 @@ def _anchor_points(joints: np.ndarray, anchor: str, fwd: np.ndarray,
         raise ValueError(f"anchor={anchor!r} is not one of hands, seat, feet")
     pts = np.asarray(pts, np.float64)
     return pts[np.isfinite(pts).all(1)]
-
-
-@dataclass(frozen=True)
-class ObjectCandidate:
-    """Evidence of one possible object.
-
-    Attributes:
-        source: "depth" (a depth cluster), "mask" (a detector mask) or "box" (a box-only
-            detection).
-        class_name: the detector's COCO class, or None (depth clusters).
-        mask: (H, W) bool image pixels of the candidate.
-        points: (N, 3) float64 camera-frame points [m] (at most `max_points`), or None without
-            depth.
-        box: (4,) float64 [u_min, v_min, u_max, v_max] pixels.
-        score: in [0, 1]: size x proximity (x the detector's score for detections).
-        anchor: one of `ANCHORS`: the body anchor it was found at.
-        person: index of the person it was found at, or None.
-        anchor_distance: distance to that anchor relative to its radius (0 touching, 1 at the
-            radius; "floor": horizontal distance to the pelvis / nearby radius; NaN for "none").
-    """
-
-    source: str
-    class_name: str | None
-    mask: np.ndarray
-    points: np.ndarray | None
-    box: np.ndarray
-    score: float
-    anchor: str
-    person: int | None
-    anchor_distance: float
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -7,10 +7,11 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from scorehoi_node.core.detect.object_candidates import (KEY_JOINTS, BodyAnchors,
-                                                         CandidateConfig, depth_candidates,
-                                                         detection_candidates, find_candidates,
-                                                         frame_candidates, person_pixels)
+from scorehoi_node.core.estimate.object_candidates import (KEY_JOINTS, BodyAnchors,
+                                                           CandidateConfig, depth_candidates,
+                                                           detection_candidates,
+                                                           find_candidates, frame_candidates,
+                                                           person_pixels)
 from scorehoi_node.core.synth.frames import OBJECT_ID, PERSON_ID
 from scorehoi_node.core.synth.recogniser_data import raycast
 from scorehoi_node.core.types import CameraIntrinsics, ObjectDetection
