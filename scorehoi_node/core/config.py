@@ -121,11 +121,9 @@ class PipelineConfig:
         contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
         min_object_confidence: a depth cluster the recogniser gives a lower probability of
             being an object (1 - P(clutter)) is no object.
-        keyframe_interval: temporal warm start of the object stage: between keyframes, a
-            tracked person's object starts from last frame's solution (its pose relative to the
-            pelvis, carried along with the person) and only that template is refined by ICP;
-            every this many frames of a track (and whenever the warm fit scores below
-            min_object_confidence) the full template search runs. 1 = always search.
+        keyframe_interval: a tracked person's object is a keyframe (refined again in the
+            background with `keyframe_refine`) on its first frame and then every this many
+            frames of the track. 1 = every frame.
     """
 
     detector: str = "mediapipe"

@@ -33,6 +33,7 @@ from torch import nn
 from scorehoi_node.core.estimate.object_evidence import (CONTEXT_DIM, MASK_CONTEXT_DIM, MASK_SIZE,
                                                          POINT_FEATURES, Evidence)
 from scorehoi_node.core.objects import ObjectLibrary, ObjectTemplate
+from scorehoi_node.core.weights_io import load_state, read_weights, save_weights
 
 #: class names after the templates: an object of another shape, and not an object at all
 OTHER, CLUTTER = "other", "clutter"
@@ -180,7 +181,7 @@ class RecogniserNet(nn.Module):
 
 
 def _read_weights(path: Path) -> tuple[RecogniserConfig, dict, dict]:
-    meta, tensors = read_weights(path, RecogniserWeightsError, "object recogniser weights")
+    meta, tensors = read_weights(path, RecogniserWeightsError, "object recogniser file")
     if meta.get("format") != WEIGHTS_FORMAT or meta.get("version") != str(WEIGHTS_VERSION):
         raise RecogniserWeightsError(f"{path} is not a version {WEIGHTS_VERSION} object "
                                      f"recogniser file (format {meta.get('format')!r})")

@@ -47,7 +47,7 @@ def test_shipped_weights_load_and_bad_files_fail_in_one_line(library, recogniser
     assert recogniser.extra["heldout"]["points"]["accuracy"] > 0.5  # the training report
     bad = tmp_path / "truncated.safetensors"
     bad.write_bytes(DEFAULT_WEIGHTS.read_bytes()[:4000])
-    cases = {"do not exist": tmp_path / "missing.safetensors", "not a readable": bad}
+    cases = {"does not exist": tmp_path / "missing.safetensors", "not a readable": bad}
     for match, path in cases.items():
         with pytest.raises(RecogniserWeightsError, match=match) as err:
             load_recogniser(library, path)
