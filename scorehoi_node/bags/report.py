@@ -313,7 +313,8 @@ def write_outputs(out: Path, summary: dict, rows: list[FrameScore], examples, bo
 
 def _write_csv(path: Path, rows: list[FrameScore], extra: dict[str, dict[int, float]]) -> None:
     stages = sorted({k for r in rows for k in r.stage_ms})
-    cols = ["index", "stamp_ns", "persons", "has_object", "pelvis_error_cm", "cd_human_cm",
+    cols = ["index", "stamp_ns", "persons", "has_object", "interaction", "gt_template",
+            "pred_template", "pelvis_error_cm", "cd_human_cm",
             "cd_object_cm", "contact_precision", "contact_recall", "contact_f1",
             "penetration_cm", "floor_cm"]
     with open(path, "w", newline="") as f:
