@@ -50,19 +50,17 @@ class RecogniserWeightsError(ValueError):
 def yaw_symmetry(template: ObjectTemplate, tolerance_m: float = 0.006,
                  samples: int = 2000) -> int:
     """Symmetry order of a template about its vertical (+Y) axis through its box centre: the
-    largest k in (8, 6, 4, 3, 2) such that turning by 2 pi / k moves surface samples by less than
-    `tolerance_m` (Chamfer); 0 when every tested turn does (a ball, a bottle); 1 for none."""
-    from scipy.spatial import cKDTree
-
+    largest k in (8, 6, 4, 3, 2) such that turning surface samples by 2 pi / k leaves them on
+    the surface (mean unsigned distance to the mesh below `tolerance_m`); 0 when every tested
+    turn does (a ball, a bottle); 1 for none."""
     pts = template.surface_samples(samples)
     centre = 0.5 * (pts.min(0) + pts.max(0))
     local = pts - centre
-    tree = cKDTree(local)
 
     def ok(angle: float) -> bool:
         c, s = np.cos(angle), np.sin(angle)
         R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-        d, _ = tree.query(local @ R.T)
+        d = np.abs(template.signed_distance(local @ R.T + centre))
         return float(d.mean()) < tolerance_m
 
     if all(ok(a) for a in (2 * np.pi / 8, 2 * np.pi / 7, 2 * np.pi / 5, 1.0)):

@@ -208,10 +208,10 @@ class ObjectSearch:
         t0 = time.perf_counter()
         cand = found.candidates[index]
         anchors = self._anchors(found, cand)
-        hands = anchors.palms() if anchors is not None else None
+        hands = anchors.palms() if anchors is not None and cand.anchor == "hands" else None
         class_name = cand.class_name if cand.class_name not in (None, "", "unknown") else None
         if class_name is not None and not self.library.for_coco_class(class_name):
-            depth_m = float(anchors.pelvis[2]) if anchors is not None else 3.0
+            depth_m = self._box_depth(found, cand, camera)
             frame = candidate_frame(cand, camera, anchors, found.up, found.floor_d)
             est, template = fit_box(frame, camera, class_name, points=cand.points,
                                     mask=cand.mask, person_depth_m=depth_m,
@@ -259,7 +259,7 @@ class ObjectSearch:
         cfg = self.config
         pts = object_points(cand, rec)
         anchors = self._anchors(found, cand)
-        hands = anchors.palms() if anchors is not None else None
+        hands = anchors.palms() if anchors is not None and cand.anchor == "hands" else None
         class_name = cand.class_name if cand.class_name not in (None, "", "unknown") else None
         p_obj = rec.object_probability
         if rec.template_id is not None:
@@ -277,12 +277,29 @@ class ObjectSearch:
                                       rec.yaws[0][0] if rec.yaws else 0.0, cfg.fit)
                 return ObjectEstimate(name, template.id, R, t, template.extent.astype(np.float64),
                                       p_obj * iou), template, None
-        depth_m = float(anchors.pelvis[2]) if anchors is not None else 3.0
+        depth_m = self._box_depth(found, cand, camera)
         est, template = fit_box(ev.frame, camera, class_name or "unknown", points=pts,
                                 mask=cand.mask, person_depth_m=depth_m,
                                 floor_plane=self._floor(found), hands=hands,
                                 confidence=p_obj, config=cfg.fit)
         return est, template, pts
+
+    def _box_depth(self, found: FrameCandidates, cand: ObjectCandidate,
+                   camera: CameraIntrinsics) -> float:
+        """Depth [m] that scales a box fitted to a mask alone: for a candidate on the floor or
+        at the feet, where the ray through the mask's bottom centre meets the floor; else the
+        person's pelvis depth (3 m without a person)."""
+        anchors = self._anchors(found, cand)
+        fallback = float(anchors.pelvis[2]) if anchors is not None else 3.0
+        floor = self._floor(found)
+        if cand.anchor not in ("floor", "feet") or floor is None or not cand.mask.any():
+            return fallback
+        vs, us = np.nonzero(cand.mask)
+        ray = camera.backproject(np.array([[us.mean() + 0.5, vs.max() + 1.0]]),
+                                 np.array([1.0]))[0]
+        denom = float(floor[:3] @ ray)
+        z = -float(floor[3]) / denom if abs(denom) > 1e-6 else -1.0
+        return z if 0.3 < z < 2.0 * max(fallback, 1.0) + 2.0 else fallback
 
     @staticmethod
     def _floor(found: FrameCandidates) -> np.ndarray | None:
