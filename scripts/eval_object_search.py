@@ -5,11 +5,11 @@
 Frames: the real renderer (`synth.frames.render_frame`), `--sequences` sequences of `--seq-len`
 frames per interaction type (one camera, light and environment per sequence), default camera
 distribution (640 x 480, 1.5-5 m). Persons and bodies as the pipeline makes them: MediaPipe Pose
-(`make_detector(PipelineConfig())`, frames in order) and the anny fit (`BodyFitter.fit` with the
+(the registry's `mediapipe` detector, frames in order) and the anny fit (`BodyFitter.fit` with the
 depth), the largest person first.
 
 Methods (per frame, the largest detected person):
-- before (depth): `pipeline.Pipeline._object`'s depth path without warm start: person mask on
+- before (depth): the former object stage's depth path without warm start: person mask on
   the fitted body surface, `segment_hand_objects`, `estimate_object` (every template x yaw),
   kept when its confidence reaches `PipelineConfig.min_object_confidence`;
 - after (depth): `ObjectSearch` (candidates at hands / seat / feet / floor, recogniser, ICP from
@@ -76,11 +76,12 @@ def detect_and_fit(frames):
     """[(person, human) of the largest detected person, or None] per frame."""
     from scorehoi_node.core.bodies import make_body_model
     from scorehoi_node.core.config import PipelineConfig
-    from scorehoi_node.core.detect import make_detector
     from scorehoi_node.core.estimate.body_fit import get_fitter
     from scorehoi_node.core.estimate.human import HumanFitError
+    from scorehoi_node.core.registry import PERSON_DETECTORS
 
-    detector = make_detector(PipelineConfig())
+    config = PipelineConfig()
+    detector = PERSON_DETECTORS.get(config.detector).from_config(config)
     fitter = get_fitter(make_body_model("anny"))
     out = []
     for f in frames:
