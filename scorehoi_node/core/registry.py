@@ -9,7 +9,8 @@ one file (the class, following the registry's protocol) plus one line here; the 
     person detector  `core/stages/persons.py` `PersonDetector`: rgb image -> `Detections`;
                      built by `cls.from_config(config: PipelineConfig)`
     object source    `core/stages/object_sources.py` `ObjectSource`: frame + persons ->
-                     `ObjectCandidate`s; built by `cls.from_config(config, library)`
+                     the detector's `ObjectDetection`s (the object stage makes candidates);
+                     built by `cls.from_config(config, device)`
     guidance term    `core/diffusion/guidance/base.py` `GuidanceTerm`: reconstruction +
                      observation -> (B,) loss; built by `cls(**options)`, class attributes
                      `name` and `default_weight`
