@@ -63,7 +63,7 @@ def main() -> None:
         box.results = [hyp]
         info_pub.publish(conv.intrinsics_to_camera_info(cam, h))
         det_pub.publish(Detection2DArray(header=h, detections=[box]))
-        spin_until(ex, lambda: False, 0.3)  # the node waits at most 50 ms for late detections
+        spin_until(ex, lambda: False, 0.3)  # let the detections arrive before the image
         image_pub.publish(conv.rgb_to_image(rgb, h))
         if spin_until(ex, lambda: len(got) == 2, 60) and got[1].interactions:
             inter = got[1].interactions[0]

@@ -56,8 +56,8 @@ class Client(CameraClient):
         if depth is not None:
             depth.header = h
             self.depth_pub.publish(depth)
-            # let the ~1.2 MB depth image arrive first (the node waits at most 50 ms for it
-            # after the image; a real RGB-D camera publishes both together)
+            # let the ~1.2 MB depth image arrive first (the node waits at most sync_window_s
+            # for it after the image; a real RGB-D camera publishes both together)
             spin_until(self.ex, lambda: False, 0.3)
         image.header = h
         t = time.perf_counter()
@@ -66,6 +66,17 @@ class Client(CameraClient):
 
     def answered(self, i: int) -> bool:
         return conv.stamp_to_ns(self.header(i).stamp) in self.rx_time
+
+    def answer(self, i: int) -> HumanObjectInteractionArray:
+        stamp = self.header(i).stamp
+        return next(m for m in self.got["hoi"] if m.header.stamp == stamp)
+
+    def counters(self) -> dict[str, int]:
+        """The node's counters in its last /diagnostics message."""
+        if not self.got["diag"]:
+            return {}
+        return {kv.key: int(kv.value) for s in self.got["diag"][-1].status for kv in s.values
+                if not kv.key.startswith("publishers_")}
 
 
 @pytest.fixture(scope="module")
@@ -167,13 +178,7 @@ def test_malformed_input_is_skipped_and_the_node_keeps_answering(running, person
     client.info_pub.publish(nan_info)
     spin_until(client.ex, lambda: False, 0.3)
     client.send(base + 10, good)  # the NaN camera_info of this stamp arrived before the image
-
-    def counted():
-        if not client.got["diag"]:
-            return {}
-        return {kv.key: int(kv.value) for s in client.got["diag"][-1].status for kv in s.values
-                if not kv.key.startswith("publishers_")}
-
+    counted = client.counters
     # the node has rejected that frame (diagnostics, 1 Hz) before the next camera_info comes
     assert spin_until(client.ex, lambda: counted().get("skipped_invalid_camera_info", 0) >= 1,
                       10), node.log()[-2000:]
@@ -212,3 +217,28 @@ def test_depth_image_is_used_when_its_stamp_matches(running, person_640x480):
     assert spin_until(client.ex, lambda: client.answered(201), 30)
     z_depth = client.got["hoi"][-1].interactions[0].root_pose.position.z
     assert z_depth == pytest.approx(1.5 * z_rgb + 0.1, rel=0.1)
+
+
+def test_frames_of_another_resolution_and_back_are_all_answered(running, person_640x480):
+    """640x480 -> 320x240 -> 640x480, each with its camera_info: the person detector's graph
+    is rebuilt on each size change (counted on /diagnostics, logged) and every frame is
+    answered with the person in it."""
+    import cv2
+
+    node, client = running
+    small = cv2.resize(person_640x480, (320, 240), interpolation=cv2.INTER_AREA)
+    frames = [(person_640x480, CAM), (small, CameraIntrinsics.from_fov(320, 240, 60.0)),
+              (person_640x480, CAM)]
+    before = client.counters().get("detector_recovered", 0)
+    base = 300
+    for k, (rgb, cam) in enumerate(frames):
+        client.send(base + k, conv.rgb_to_image(rgb, Header()),
+                    conv.intrinsics_to_camera_info(cam, Header()))
+        assert spin_until(client.ex, lambda: client.answered(base + k), 60), (
+            k, client.counters(), node.log()[-3000:])
+        assert len(client.answer(base + k).interactions) == 1, k
+    assert spin_until(client.ex, lambda: client.counters().get("detector_recovered", 0)
+                      >= before + 2, 10), client.counters()
+    assert client.counters()["detector_recovered"] == before + 2
+    assert "person detector rebuilt: input size changed from 640x480 to 320x240" in node.log()
+    assert node.alive()
