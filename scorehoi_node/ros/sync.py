@@ -9,11 +9,12 @@ Rules:
   `window_s` after its arrival for its side inputs: the camera_info of its stamp (exact: a
   camera publishes both with one header), and the depth image / external detections nearest
   to its stamp within `tolerance_s` for each topic the node expects (`expects()`: those with
-  publishers). A match that is not exact is final once a message of that topic with a later
-  stamp arrived (none can come nearer); otherwise the image waits for a nearer one.
+  publishers). Each topic's messages arrive in stamp order, so the wait for a topic ends with
+  an exact match or as soon as a message of that topic stamped after the image arrived:
+  nothing nearer can come (with no match then, it goes without, e.g. depth at a lower rate).
 - The worker takes the NEWEST image that is complete or whose window has expired; older
   images still waiting are dropped (`dropped_superseded`): latest frame wins.
-- An image whose window expired without its camera_info gets the latest camera_info received
+- An image taken without the camera_info of its stamp gets the latest camera_info received
   (`ignored_camera_info_not_in_time`); one without its depth image or detections gets none
   (`ignored_<topic>_not_in_time`). Each is reported for a throttled log line.
 - Cameras that do not stamp camera_info like their images (a fixed-rate camera_info): after
@@ -25,7 +26,8 @@ Rules:
 - Image stamps are checked on arrival: a duplicate or older stamp than the newest accepted
   image is skipped (`skipped_duplicate_stamp`, `skipped_out_of_order_stamp`); a jump back by
   more than `STAMP_RESET_S` is a restarted clock (bag loop, simulator reset): accepted,
-  counted (`stamp_resets`) and reported.
+  counted (`stamp_resets`) and reported; side messages stamped over 1 s after it (the old
+  clock's) are dropped, so that they do not end the wait of the new clock's images.
 
 Every image is accounted for: `frames_in` = taken + `dropped_superseded` + `skipped_*` (+ the
 few still waiting).
@@ -196,6 +198,9 @@ class StampSync:
             events.append(("stamp_resets", f"image stamps jumped back by "
                            f"{(newest - stamp) / 1e9:.1f} s (clock reset or bag loop); "
                            "continuing from there"))
+            for buf in self._side.values():  # the old clock's messages (over 1 s ahead)
+                for s in [s for s in buf if s - stamp > 1e9]:
+                    del buf[s]
         self._newest_stamp = stamp
         return True
 
@@ -237,14 +242,10 @@ class StampSync:
         """(the `key` message for `stamp` or None, whether no better one can still come).
         camera_info: the exact stamp; others: the nearest within the tolerance."""
         buf = self._side[key]
-        if key == "camera_info":
-            msg = buf.get(stamp)
-            return msg, msg is not None
-        tol = self.tolerance_s * 1e9
+        tol = 0 if key == "camera_info" else self.tolerance_s * 1e9
         best = min(buf, key=lambda s: abs(s - stamp), default=None)
-        if best is None or abs(best - stamp) > tol:
-            return None, False
-        return buf[best], best == stamp or any(s > stamp for s in buf)
+        msg = buf[best] if best is not None and abs(best - stamp) <= tol else None
+        return msg, best == stamp or any(s > stamp for s in buf)
 
     def _assemble(self, w: _Waiting, expected: tuple[str, ...], events: list) -> SyncedFrame:
         info = self._camera_info_for(w.stamp_ns, events)

@@ -114,14 +114,22 @@ def test_depth_is_the_nearest_within_the_tolerance_and_waited_for_until_none_can
     assert rig.take() is None
     rig.side("depth", stamp + 125 * MS)  # outside the tolerance, later
     assert rig.take().side["depth"] is before
-    # nothing within the tolerance: waits the window, then none (counted)
+    # nothing within the tolerance yet: waits its window, then goes without (counted)
     rig.image(stamp + 200 * MS)
     rig.side("camera_info", stamp + 200 * MS)
-    rig.side("depth", stamp + 221 * MS)
+    rig.side("depth", stamp + 170 * MS)
     assert rig.take() is None
     rig.clock.now += WINDOW
     f = rig.take()
     assert f.side == {"depth": None} and rig.counts()["ignored_depth_not_in_time"] == 1
+    # a depth stamped after the image's stamp + the tolerance arrived (depth at a lower rate
+    # than the images): none can still match, so it goes without at once
+    rig.image(stamp + 300 * MS)
+    rig.side("camera_info", stamp + 300 * MS)
+    assert rig.take() is None
+    rig.side("depth", stamp + 321 * MS)
+    f = rig.take()
+    assert f.side == {"depth": None} and rig.counts()["ignored_depth_not_in_time"] == 2
 
 
 def test_camera_info_is_matched_by_its_exact_stamp_only():
@@ -129,12 +137,18 @@ def test_camera_info_is_matched_by_its_exact_stamp_only():
     info = rig.side("camera_info", 1000 * MS)
     rig.image(1000 * MS)
     assert rig.take().camera_info is info
-    rig.side("camera_info", 1033 * MS + 5 * MS)  # later, within the depth tolerance: not its own
+    rig.side("camera_info", 1033 * MS - 5 * MS)  # within the depth tolerance: not its own
     rig.image(1033 * MS)
     assert rig.take() is None  # still waiting for its own
     rig.clock.now += WINDOW
-    assert rig.take().camera_info.stamp == 1038 * MS  # the latest, counted as late
+    assert rig.take().camera_info.stamp == 1028 * MS  # the latest, counted as late
     assert rig.counts()["ignored_camera_info_not_in_time"] == 1
+    # the next frame's camera_info is here: this image's own was lost, no use waiting
+    rig.image(1066 * MS)
+    assert rig.take() is None
+    rig.side("camera_info", 1099 * MS)
+    assert rig.take().camera_info.stamp == 1099 * MS
+    assert rig.counts()["ignored_camera_info_not_in_time"] == 2
 
 
 def test_window_expiry_falls_back_to_the_latest_camera_info_and_no_depth_counted_and_reported():
@@ -213,17 +227,24 @@ def test_the_queue_is_bounded_and_its_overflow_counted():
     assert rig.take().stamp_ns == 140 * MS
 
 
-def _flood(rig: Rig, rng, n: int, max_stamp: int) -> list:
-    """n messages of every kind with random stamps below `max_stamp`; their payloads."""
+def _flood(rig: Rig, rng, n: int, t_end: int) -> list:
+    """n messages of every kind stamped within the n ms before `t_end`: images mostly in
+    order (a fifth duplicates or out of order), side inputs at random stamps (a few match an
+    image, most match none); the worker takes now and then. Weak references to them all."""
     sent = []
+    t0 = stamp = t_end - n * MS
     for _ in range(n):
         kind = ["image", "camera_info", "depth", "detections"][rng.integers(4)]
-        stamp = int(rng.integers(0, max_stamp))
-        m = Msg(kind, stamp)
         if kind == "image":
-            rig.sync.add_image(stamp, m)
+            stamp += MS
+            s = stamp if rng.random() < 0.8 else stamp - int(rng.integers(0, 500)) * MS
         else:
-            rig.sync.add_side(kind, stamp, m)
+            s = int(rng.integers(t0, t_end))
+        m = Msg(kind, s)
+        if kind == "image":
+            rig.sync.add_image(s, m)
+        else:
+            rig.sync.add_side(kind, s, m)
         sent.append(weakref.ref(m))
         if rng.random() < 0.05:
             rig.clock.now += 0.05
@@ -300,9 +321,11 @@ def test_duplicate_and_out_of_order_stamps_are_skipped_and_a_clock_reset_accepte
     assert f.image is img and f.camera_info.stamp == back
     assert rig.counts()["stamp_resets"] == 1
     assert rig.reports[-1][0] == "stamp_resets" and "jumped back by 6.0 s" in rig.reports[-1][1]
-    rig.side("camera_info", back + 33 * MS)
+    # and continues from there: the old clock's later stamps do not end the wait for its own
     rig.image(back + 33 * MS)
-    assert rig.take().stamp_ns == back + 33 * MS  # and continues from there
+    assert rig.take() is None
+    rig.side("camera_info", back + 33 * MS)
+    assert rig.take().camera_info.stamp == back + 33 * MS
     c = rig.counts()  # every image accounted for: 5 taken, 3 skipped, none dropped
     assert c["frames_in"] == 8 and "dropped_superseded" not in c
 
@@ -356,10 +379,12 @@ def test_window_and_tolerance_change_for_the_images_waiting_now():
     rig = Rig(expects=("depth",))
     rig.side("camera_info", 1000 * MS)
     rig.image(1000 * MS)
-    rig.side("depth", 1030 * MS)
+    rig.side("depth", 970 * MS)  # outside the tolerance; a nearer one may come
     assert rig.take() is None
     rig.sync.update(tolerance_s=0.05)
-    assert rig.take().side["depth"].stamp == 1030 * MS
+    assert rig.take() is None  # inside now, and a nearer one may still come
+    rig.clock.now += WINDOW
+    assert rig.take().side["depth"].stamp == 970 * MS
     rig.image(2000 * MS)
     rig.clock.now += 0.1
     assert rig.take() is None
