@@ -124,8 +124,8 @@ class NodeConfig:
         use_depth: subscribe to the depth image and use it when its stamp matches the image.
         depth_sync_tolerance_s: max stamp difference between an image and its depth image [s].
         sync_window_s: how long an image waits for the camera_info and depth image of its stamp
-            (and external detections) before it is processed with the latest camera_info and
-            without depth, both counted [s].
+            (and external detections) once the worker is free, before it is processed with the
+            latest camera_info and without depth, both counted [s].
         publish_markers: publish visualization_msgs/MarkerArray on markers.
         publish_tf: publish camera -> pelvis / object frames on /tf.
         tf_prefix: prefix of the published TF frame ids.

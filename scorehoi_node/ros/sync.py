@@ -5,8 +5,11 @@ messages), the clock is injected (a callable returning seconds), so the rules be
 without DDS and without sleeping (`tests/ros/test_sync.py`).
 
 Rules:
-- An image waits in a bounded queue (`queue_size`, oldest dropped first) for at most
-  `window_s` after its arrival for its side inputs: the camera_info of its stamp (exact: a
+- An image waits in a bounded queue (`queue_size`, oldest dropped first) for its side inputs,
+  for at most `window_s` after its arrival or after the worker came back for the next frame,
+  whichever is later (time the worker spends on the previous frame does not count: the
+  executor may not get to run the side input's callback then, e.g. while the worker's
+  publishing holds the GIL): the camera_info of its stamp (exact: a
   camera publishes both with one header), and the depth image / external detections nearest
   to its stamp within `tolerance_s` for each topic the node expects (`expects()`: those with
   publishers). Each topic's messages arrive in stamp order, so the wait for a topic ends with
@@ -18,11 +21,14 @@ Rules:
   (`ignored_camera_info_not_in_time`); one without its depth image or detections gets none
   (`ignored_<topic>_not_in_time`). Each is reported for a throttled log line.
 - Cameras that do not stamp camera_info like their images (a fixed-rate camera_info): after
-  `INFO_SYNC_MISSES` images in a row fell back to the latest camera_info, images stop waiting
-  for theirs (reported once); an image whose own camera_info is there when it is taken turns
-  waiting on again. Until a camera_info has once matched its image by stamp, a fallback counts
-  as `camera_info_latest` (an unstamped camera, not a late message), as do fallbacks while not
-  waiting. With no camera_info at all yet, images always wait their window.
+  `INFO_SYNC_MISSES` images in a row fell back to the latest camera_info while no camera_info
+  arrived with the stamp of any of the last `RECENT_IMAGES` images, images stop waiting for
+  theirs (reported once); a camera_info with a recent image's stamp (late or not) turns waiting
+  on again. So lost or late camera_infos (a flood, a loaded network) never stop the waiting
+  of a camera that stamps them like its images. Until a camera_info has once carried an
+  image's stamp, a fallback counts as `camera_info_latest` (an unstamped camera, not a late
+  message), as do fallbacks while not waiting. With no camera_info at all yet, images always
+  wait their window.
 - Image stamps are checked on arrival: a duplicate or older stamp than the newest accepted
   image is skipped (`skipped_duplicate_stamp`, `skipped_out_of_order_stamp`); a jump back by
   more than `STAMP_RESET_S` is a restarted clock (bag loop, simulator reset): accepted,
@@ -45,6 +51,7 @@ STAMP_RESET_S = 5.0  # an image stamp this much older than the newest one: a res
 INFO_SYNC_MISSES = 30  # fallbacks in a row to the latest camera_info: stop waiting for one
 QUEUE_SIZE = 10  # images waiting for their side inputs
 SIDE_QUEUE_SIZE = 20  # messages kept per side input (the last one is the "latest")
+RECENT_IMAGES = 100  # image stamps remembered to tell a stamped camera_info from a fixed-rate one
 SIDE_INPUTS = ("camera_info", "depth", "detections")
 
 
@@ -116,8 +123,15 @@ class StampSync:
         for buf in self._side.values():
             buf.clear()
         self._newest_stamp: int | None = None
+        self._free_since: float | None = None  # when the worker came back for a frame
+        self._recent_images: deque[int] = deque(maxlen=RECENT_IMAGES)
         self._info_misses = 0
         self._info_matched_once = False
+
+    def _info_stamped_like_images(self) -> None:
+        """A camera_info carried an image's stamp: the camera stamps them alike."""
+        self._info_misses = 0
+        self._info_matched_once = True
 
     # -- settings, lifecycle ------------------------------------------------------------------
     def update(self, window_s: float | None = None, tolerance_s: float | None = None) -> None:
@@ -164,6 +178,9 @@ class StampSync:
         with self._cond:
             self._counts["frames_in"] += 1
             if self._accept_stamp(stamp_ns, events):
+                self._recent_images.append(stamp_ns)
+                if stamp_ns in self._side["camera_info"]:
+                    self._info_stamped_like_images()
                 self._images.append(_Waiting(stamp_ns, image, self._clock()))
                 while len(self._images) > self._queue_size:
                     self._images.popleft()
@@ -175,6 +192,8 @@ class StampSync:
         """A camera_info, depth image or detections message arrived (`key` in SIDE_INPUTS)."""
         with self._cond:
             self._counts[f"{key}_in"] += 1
+            if key == "camera_info" and stamp_ns in self._recent_images:
+                self._info_stamped_like_images()
             buf = self._side[key]
             buf.pop(stamp_ns, None)  # a repeated stamp moves to the end: arrival order
             buf[stamp_ns] = msg
@@ -212,12 +231,17 @@ class StampSync:
         frame = None
         with self._cond:
             deadline = self._clock() + timeout_s
+            if self._free_since is None:
+                self._free_since = self._clock()
             while not self._closed:
                 now = self._clock()
                 frame = self._pick(now, events)
-                if frame is not None or now >= deadline:
+                if frame is not None:
+                    self._free_since = None  # busy with it until the next take
                     break
-                wake = min([deadline] + [w.received_s + self.window_s for w in self._images])
+                if now >= deadline:
+                    break
+                wake = min([deadline] + [self._expiry(w) for w in self._images])
                 self._cond.wait(max(wake - now, 0.0))
         self._emit(events)
         return frame
@@ -227,13 +251,18 @@ class StampSync:
         keys = expected + (("camera_info",) if self._waits_for_info() else ())
         for i in range(len(self._images) - 1, -1, -1):
             w = self._images[i]
-            if now >= w.received_s + self.window_s or all(
+            if now >= self._expiry(w) or all(
                     self._match(k, w.stamp_ns)[1] for k in keys):
                 for _ in range(i):
                     self._images.popleft()
                     self._counts["dropped_superseded"] += 1
                 return self._assemble(self._images.popleft(), expected, events)
         return None
+
+    def _expiry(self, w: _Waiting) -> float:
+        """When `w` stops waiting: its window counts from its arrival or from when the worker
+        came back for a frame, whichever is later."""
+        return max(w.received_s, self._free_since) + self.window_s
 
     def _waits_for_info(self) -> bool:
         return self._info_misses < INFO_SYNC_MISSES or not self._side["camera_info"]
@@ -264,8 +293,6 @@ class StampSync:
         infos = self._side["camera_info"]
         info = infos.get(stamp)
         if info is not None:
-            self._info_misses = 0
-            self._info_matched_once = True
             return info
         if not infos:
             return None

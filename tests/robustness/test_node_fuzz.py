@@ -4,7 +4,6 @@ answers the next valid frame, keeps latency bounded and memory flat."""
 
 import time
 
-import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -56,9 +55,11 @@ class Player(CameraClient):
 @pytest.fixture(scope="module")
 def node_and_player(tmp_path_factory):
     log = tmp_path_factory.mktemp("fuzz") / "node.log"
-    # diagnostics at 5 Hz; warnings throttled to one per reason per 2 s
+    # diagnostics at 5 Hz; warnings throttled to one per reason per 2 s; images wait up to 2 s
+    # for their camera_info (generous: the test machine is shared, 2 cores at load up to ~20,
+    # and Fast DDS repairs a lost reliable sample only after 0.5-2 s)
     node = NodeProcess(log, extra=["-p", "diagnostics_period_s:=0.2", "-p", "warn_throttle_s:=2.0",
-                                   "-p", "refine:=none"])
+                                   "-p", "refine:=none", "-p", "sync_window_s:=2.0"])
     ctx = make_context()
     p = Player(ctx)
     try:
@@ -79,8 +80,7 @@ def node_and_player(tmp_path_factory):
 
 
 def _valid(p, sec, person):
-    h, w = person.shape[:2]
-    info = conv.intrinsics_to_camera_info(CameraIntrinsics.from_fov(w, h, 60.0), p.header(sec))
+    info = conv.intrinsics_to_camera_info(CAM, p.header(sec))
     img = conv.rgb_to_image(person, p.header(sec))
     return info, img
 
@@ -141,18 +141,22 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
         return done and p.spin(lambda: False, 0.5) is False
 
     p.spin(stable, 20)
-    # then valid frames, each camera_info published just before its image (a camera's order;
-    # the node's executor may take the two in either order), one at a time: every one is
-    # answered — matched to its own camera_info by stamp, not to the latest one (a flood
-    # leftover). The sizes alternate, so a frame given the previous frame's camera_info
-    # would be skipped as well.
-    small = cv2.resize(person_640x480, (320, 240), interpolation=cv2.INTER_AREA)
+    # then valid frames, one at a time: every one is answered. The first one's camera_info
+    # comes 0.3 s after its image, which waits for it by stamp (the latest camera_info is a
+    # flood leftover for 8x6 images: a fixed 50 ms wait lost such frames); the others in a
+    # camera's order, camera_info just before its image (the node's executor may take the two
+    # in either order)
     for k in range(6):
-        info, img = _valid(p, 20 + n + 5 + k, small if k % 2 else person_640x480)
-        p.info_pub.publish(info)
-        p.image_pub.publish(img)
+        info, img = _valid(p, 20 + n + 5 + k, person_640x480)
+        if k == 0:
+            p.image_pub.publish(img)
+            p.spin(lambda: False, 0.3)
+            p.info_pub.publish(info)
+        else:
+            p.info_pub.publish(info)
+            p.image_pub.publish(img)
         assert p.spin(lambda: conv.stamp_to_ns(img.header.stamp) in p.rx, 60), (
-            k, p.diag, node.log()[-1500:])
+            k, sorted(p.diag.items()), node.log()[-1500:])
     elapsed = time.monotonic() - t0
     assert node.alive()
     # every image the node took in is accounted for
@@ -214,7 +218,9 @@ def test_overload_at_three_times_capacity(node_and_player, person_640x480):
     out = c["frames_out"] - before["frames_out"]
     dropped = c.get("dropped_superseded", 0) - before.get("dropped_superseded", 0)
     assert out + dropped == n and dropped >= n // 3 and out >= n // 6, (out, dropped)
-    # latest frame wins: no queue builds up, every answer is fresh
+    # latest frame wins: no queue builds up, every answer is fresh (the answers themselves
+    # may reach us after the counters that count them)
+    assert p.spin(lambda: sum(s in p.rx for s in sent) >= out, 10), (out, len(p.rx))
     lats = [p.rx[s] - t for s, t in sent.items() if s in p.rx]
     assert len(lats) == out
     assert max(lats) < 3 * period + 0.5, (period, sorted(lats)[-5:])

@@ -160,6 +160,7 @@ def test_window_expiry_falls_back_to_the_latest_camera_info_and_no_depth_counted
     assert rig.take() is not None
     latest = rig.side("camera_info", 1500 * MS)  # no image of its stamp comes
     img = rig.image(2000 * MS)
+    assert rig.take() is None  # the worker is back for a frame: the window runs from now
     rig.clock.now += WINDOW - 0.001
     assert rig.take() is None  # still within its window
     rig.clock.now += 0.001
@@ -207,15 +208,44 @@ def test_latest_frame_wins_and_the_older_waiting_images_count_as_superseded():
     rig.side("camera_info", 2000 * MS)
     pending = rig.image(2100 * MS)
     assert rig.take().image is done and rig.sync.waiting() == 1
+    assert rig.take() is None  # the worker is back
     rig.clock.now += WINDOW  # its window expires: it comes with the latest camera_info
     f = rig.take()
     assert f.image is pending and f.camera_info.stamp == 2000 * MS
     # the newest expired image beats the older expired ones
     for k in range(3):
         rig.image((3000 + 100 * k) * MS)
+    assert rig.take() is None
     rig.clock.now += WINDOW
     assert rig.take().stamp_ns == 3200 * MS
     assert rig.counts()["dropped_superseded"] == 4
+
+
+def test_time_the_worker_spends_on_a_frame_does_not_count_against_the_next_ones_window():
+    """While the worker is busy (its publishing holds the GIL), the executor may not run the
+    camera_info callback: an image that arrived meanwhile gets its window from when the
+    worker is back, not from its arrival."""
+    rig = Rig(expects=())
+    rig.side("camera_info", 1000 * MS)
+    rig.image(1000 * MS)
+    assert rig.take() is not None  # the worker is busy with it now
+    rig.image(1033 * MS)  # arrives meanwhile; its camera_info is not through yet
+    rig.clock.now += 1.0  # the frame took 1 s
+    assert rig.take() is None  # back: the waiting image's window starts now
+    rig.clock.now += WINDOW / 2
+    assert rig.take() is None
+    own = rig.side("camera_info", 1033 * MS)
+    assert rig.take().camera_info is own
+    # and the window still ends: from the arrival when that is later than the worker's return
+    rig.clock.now += 1.0
+    assert rig.take() is None
+    rig.clock.now += 1.0
+    rig.image(1066 * MS)
+    rig.clock.now += WINDOW - 0.001
+    assert rig.take() is None
+    rig.clock.now += 0.001
+    assert rig.take().camera_info is own
+    assert rig.counts()["ignored_camera_info_not_in_time"] == 1
 
 
 def test_the_queue_is_bounded_and_its_overflow_counted():
@@ -223,6 +253,7 @@ def test_the_queue_is_bounded_and_its_overflow_counted():
     for k in range(15):
         rig.image(k * 10 * MS)
     assert rig.sync.waiting() == 4 and rig.counts()["dropped_superseded"] == 11
+    assert rig.take() is None
     rig.clock.now += WINDOW
     assert rig.take().stamp_ns == 140 * MS
 
@@ -386,6 +417,7 @@ def test_window_and_tolerance_change_for_the_images_waiting_now():
     rig.clock.now += WINDOW
     assert rig.take().side["depth"].stamp == 970 * MS
     rig.image(2000 * MS)
+    assert rig.take() is None
     rig.clock.now += 0.1
     assert rig.take() is None
     rig.sync.update(window_s=0.1)
@@ -436,3 +468,25 @@ def test_a_worker_waiting_in_take_wakes_when_a_frame_completes():
     f = wait_for_frame(lambda: sync.add_side("camera_info", 8, "info 8"))
     assert (f.image, f.camera_info) == ("image 8", "info 8")
     sync.close()
+
+
+def test_late_or_lost_camera_infos_never_stop_the_waiting_of_a_camera_that_stamps_them():
+    """A flood or a loaded network: for many images in a row the camera_info comes after the
+    image was taken, or never; each still carries an image's stamp, so images keep waiting."""
+    rig = Rig(expects=())
+    stamp = 1000 * MS
+    rig.side("camera_info", stamp)
+    rig.image(stamp)
+    rig.take()
+    for k in range(2 * INFO_SYNC_MISSES):
+        stamp += 33 * MS
+        rig.image(stamp)
+        assert rig.take() is None, k  # waits for its own
+        rig.clock.now += WINDOW
+        assert rig.take().camera_info.stamp < stamp
+        if k % 3:  # its camera_info comes late (a DDS repair) or, every third, never
+            rig.side("camera_info", stamp)
+    c = rig.counts()
+    assert c["ignored_camera_info_not_in_time"] == 2 * INFO_SYNC_MISSES
+    assert "camera_info_latest" not in c
+    assert "camera_info_unstamped" not in [k for k, _ in rig.reports]
