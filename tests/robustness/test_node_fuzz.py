@@ -223,6 +223,9 @@ def test_overload_at_three_times_capacity(node_and_player, person_640x480):
     assert p.spin(lambda: sum(s in p.rx for s in sent) >= out, 10), (out, len(p.rx))
     lats = [p.rx[s] - t for s, t in sent.items() if s in p.rx]
     assert len(lats) == out
-    assert max(lats) < 3 * period + 0.5, (period, sorted(lats)[-5:])
+    # the node's period during the burst (the shared machine's load changes within seconds):
+    # a queue of frames would add a period per frame, latest frame wins keeps it to ~2
+    during = float(np.median(np.diff(sorted(p.rx[s] for s in sent if s in p.rx))))
+    assert max(lats) < 3 * max(period, during) + 0.5, (period, during, sorted(lats)[-5:])
     assert _rss_mb(node.proc.pid) - rss0 < 150
     assert node.alive()
