@@ -157,8 +157,9 @@ def test_launch_file_gives_the_installed_transport_profile(monkeypatch, setup_kw
     assert env.args[1].args[0] == "fastdds_profile"
     assert names.index("SetEnvironmentVariable") < min(names.index("LifecycleNode"),
                                                        names.index("Node"))
-    declared = {e.args[0]: e.kwargs for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
-    profile = Path(declared["fastdds_profile"]["default_value"])
+    declared = {e.args[0]: e.kwargs for e in entities
+                if type(e).__name__ == "DeclareLaunchArgument"}
+    profile = Path(declared["fastdds_profile"]["default_value"])  # as setup.py installs it
     assert profile == tmp_path / "share" / "scorehoi_node" / "config" / "fastdds.xml"
     assert profile.read_bytes() == (ROOT / "config" / "fastdds.xml").read_bytes()
     ns = {"d": "http://www.eprosima.com"}
@@ -208,4 +209,5 @@ def test_colcon_builds_the_workspace(tmp_path):
     assert (inst / "scorehoi_node/share/scorehoi_node/launch/scorehoi.launch.py").is_file()
     assert (inst / "scorehoi_node/share/scorehoi_node/rviz/scorehoi.rviz").is_file()
     assert (inst / "scorehoi_node/share/scorehoi_node/config/scorehoi.yaml").is_file()
+    assert (inst / "scorehoi_node/share/scorehoi_node/config/fastdds.xml").is_file()
     assert list((inst / "scorehoi_msgs").rglob("_human_object_interaction_array.py"))

@@ -23,7 +23,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from scorehoi_msgs.msg import ContactPoint, HumanObjectInteraction, HumanObjectInteractionArray
 from scorehoi_node.core.config import NodeConfig
 from scorehoi_node.core.types import CameraIntrinsics, FrameResult, Interaction
-from scorehoi_node.ros.marker_mesh import DecimationCache, rest_vertices
+from scorehoi_node.ros.marker_mesh import DecimatedMesh, DecimationCache, rest_vertices
 
 #: encoding -> (channels, numpy dtype, index order that yields RGB or None for mono)
 IMAGE_ENCODINGS = {
@@ -313,6 +313,15 @@ def result_to_markers_cdr(result: FrameResult, header: Header, lifetime_s: float
     replaced by the marker's points straight from numpy. rclpy serializes a point list one
     Python object at a time (~10 ms for 6 000 points); this copies arrays (~0.1 ms)."""
     return _serialize_markers(_marker_parts(result, header, lifetime_s, library, mesh_faces, body))
+
+
+def prepare_marker_mesh(body, mesh_faces: int = MARKER_MESH_FACES) -> DecimatedMesh | None:
+    """Decimate `body`'s mesh for the markers now (from its rest mesh) rather than on the
+    first frame that shows a person; None when there is nothing to decimate."""
+    faces = np.asarray(body.faces.cpu().numpy(), np.int64)
+    if mesh_faces == 0 or mesh_faces >= len(faces):
+        return None
+    return MARKER_MESHES.get(faces, mesh_faces, lambda: rest_vertices(body))
 
 
 def _marker_parts(result: FrameResult, header: Header, lifetime_s: float, library,

@@ -129,7 +129,8 @@ def run_echo(seconds: float) -> None:
 def run_send(count: int, warmup: int, width: int, height: int, timeout_s: float,
              destroy: bool = True) -> dict:
     """Probe end 2: once the echo is matched, sends `warmup + count` image + depth pairs, each
-    after the previous reply, and returns the round-trip milliseconds of the last `count`.
+    after the previous reply (or 2 s without one: counted as lost), and returns the round-trip
+    milliseconds of the last `count`.
     The context is shut down at the end; the node is destroyed first (`destroy`) or left to
     the garbage collector."""
     rgb, depth = _probe_images(width, height)

@@ -158,10 +158,14 @@ def test_decimation_is_computed_once_per_mesh_topology(anny_result):
     again = cache.get(np.array(h.faces), 777, must_not_run)
     assert again is first and len(first.faces) <= 777
     moved = h.vertices + [0.5, 0.0, 0.0]
-    assert np.allclose(first.triangle_corners(moved), first.triangle_corners(h.vertices) + [0.5, 0, 0])
+    assert np.allclose(first.triangle_corners(moved),
+                       first.triangle_corners(h.vertices) + [0.5, 0.0, 0.0])
     # another topology (fewer faces) is another entry
     other = cache.get(h.faces[:-3].copy(), 777, lambda: h.vertices)
     assert other is not first
+    # prepared from the body model ahead of the first frame: the frames reuse it
+    prepared = conv.prepare_marker_mesh(body, 1234)
+    assert cache.get(h.faces.copy(), 1234, must_not_run) is prepared
 
 
 def test_published_bytes_decode_to_the_marker_message(anny_result, monkeypatch):
