@@ -43,8 +43,8 @@ NODE_NAME = "scorehoi"
 #: parameters that take effect at once while the node is configured (thresholds, publishing);
 #: the others are read on configure
 RUNTIME_PARAMETERS = Pipeline.RUNTIME_PARAMETERS | {
-    "publish_markers", "publish_tf", "warn_throttle_s", "depth_sync_tolerance_s",
-    "sync_window_s"}
+    "publish_markers", "marker_mesh_faces", "publish_tf", "warn_throttle_s",
+    "depth_sync_tolerance_s", "sync_window_s"}
 
 
 def _descriptions() -> dict[str, str]:
@@ -347,8 +347,10 @@ class ScoreHOINode(LifecycleNode):
             if self.config.publish_tf:
                 self._pubs["tf"].publish(conv.result_to_tf(result, header, self.config.tf_prefix))
         if self.config.publish_markers:
-            self._pubs["markers"].publish(conv.result_to_markers(
-                result, header, library=self.pipeline.library))
+            # bytes serialized from numpy: rclpy would convert the points one object at a time
+            self._pubs["markers"].publish(conv.result_to_markers_cdr(
+                result, header, library=self.pipeline.library,
+                mesh_faces=self.config.marker_mesh_faces, body=self.pipeline.body))
         self.counts["frames_out"] += 1  # counted once every output of the frame is out
 
     def _to_frame(self, synced: SyncedFrame) -> Frame | None:
