@@ -30,14 +30,15 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 #: numeric parameter ranges (inclusive): what `__post_init__` checks, and what the node declares
 #: in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
 PARAM_RANGES: dict[str, tuple[float, float]] = {
-    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
+    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "torch_threads": (0, 256), "depth_body_offset_m": (0.0, 0.5),
     "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0),
     "contact_threshold_m": (0.001, 0.2), "contact_scale_m": (0.0001, 0.1),
     "contact_guidance_hinge_m": (0.0, 0.2), "contact_part_radius_m": (0.001, 1.0),
     "contact_band_m": (0.0, 0.5),
     "refine_rounds": (0, 100), "refine_tau": (0, 999), "refine_stride": (0, 500),
     "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
-    "keyframe_interval": (1, 1000),
+    "sync_window_s": (0.0, 5.0),
+    "keyframe_interval": (1, 1000), "marker_mesh_faces": (0, 1_000_000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
 }
 
@@ -92,6 +93,10 @@ class PipelineConfig:
         ultralytics_weights: YOLO-seg weights file, or a name that downloads on first use where
             online (object_source "ultralytics").
         device: "auto" (cuda when available), "cpu" or "cuda".
+        torch_threads: torch's intra-op CPU threads for this process, set once when the
+            pipeline is built; 0 = torch's default (one per core). The stages run many small
+            tensor operations, where a second thread mostly adds synchronisation (see the
+            bench's `torch_threads_fast`).
         refine: ScoreHOI refinement of the initial estimate: "fast" (real-time schedule,
             default), "paper" (the published N = 10, tau = 50 schedule), "none", or the ablations
             "unguided" (prior without guidance) and "optimize" (guidance losses without prior).
@@ -132,6 +137,7 @@ class PipelineConfig:
     mediapipe_model_complexity: int = 1
     ultralytics_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
+    torch_threads: int = 0
     refine: str = "fast"
     refine_rounds: int = 0
     refine_tau: int = 0
@@ -151,6 +157,7 @@ class PipelineConfig:
         PERSON_DETECTORS.check(self.detector, "detector")
         _choice("device", self.device, DEVICES)
         _choice("refine", self.refine, REFINE_MODES)
+        _in_range("torch_threads", self.torch_threads)
         _in_range("min_person_score", self.min_person_score)
         _in_range("max_persons", self.max_persons)
         _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))
@@ -174,7 +181,13 @@ class NodeConfig:
         image_qos: reliability of the image/depth subscriptions: "reliable" or "best_effort".
         use_depth: subscribe to the depth image and use it when its stamp matches the image.
         depth_sync_tolerance_s: max stamp difference between an image and its depth image [s].
+        sync_window_s: how long an image waits for the camera_info and depth image of its stamp
+            (and external detections) once the worker is free, before it is processed with the
+            latest camera_info and without depth, both counted [s].
         publish_markers: publish visualization_msgs/MarkerArray on markers.
+        marker_mesh_faces: triangles of each mesh marker (human, object); 0 = the full meshes.
+            The human mesh is decimated once per body model (its rest mesh), object meshes
+            with more triangles once per template; each frame only gathers vertices.
         publish_tf: publish camera -> pelvis / object frames on /tf.
         tf_prefix: prefix of the published TF frame ids.
         warn_throttle_s: minimum period between two identical warnings [s].
@@ -189,7 +202,9 @@ class NodeConfig:
     image_qos: str = "reliable"
     use_depth: bool = True
     depth_sync_tolerance_s: float = 0.02
+    sync_window_s: float = 0.2
     publish_markers: bool = True
+    marker_mesh_faces: int = 2000
     publish_tf: bool = True
     tf_prefix: str = "scorehoi"
     warn_throttle_s: float = 5.0
@@ -200,8 +215,10 @@ class NodeConfig:
     def __post_init__(self) -> None:
         _choice("image_qos", self.image_qos, QOS_RELIABILITY)
         _in_range("depth_sync_tolerance_s", self.depth_sync_tolerance_s)
+        _in_range("sync_window_s", self.sync_window_s)
         _in_range("warn_throttle_s", self.warn_throttle_s)
         _in_range("diagnostics_period_s", self.diagnostics_period_s)
+        _in_range("marker_mesh_faces", self.marker_mesh_faces)
         _choice("keyframe_refine", self.keyframe_refine, REFINE_MODES)
         if not self.tf_prefix or "/" in self.tf_prefix.strip("/"):
             raise ValueError(f"tf_prefix={self.tf_prefix!r} must be one non-empty frame-name segment")

@@ -56,7 +56,7 @@ def test_fast_refinement_runs_in_the_pipeline_and_reports_its_time(rendered):
 
 def _score(sf, library, inter) -> metrics.HOIMetrics:
     """CONTHO-protocol metrics of one interaction against the frame's ground truth."""
-    template = library.by_id(inter.obj.template_id)
+    template = library.template_for(inter.obj.template_id, inter.obj.extent, inter.obj.class_name)
     pred_obj = template.vertices @ inter.obj.rotation.T + inter.obj.translation
     faces = make_body_model("anny").faces.numpy()
     return metrics.evaluate_frame(inter.human.vertices, faces, pred_obj, template.faces,
