@@ -30,8 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "core.data": {"core.bodies", "core.objects", "core.rotations", "core.safe_pickle",
                   "core.types"},
     # algorithms: detection backends, initial estimates, the diffusion prior, refinement
-    "core.detect": {"core.config", "core.geometry", "core.keypoints", "core.objects",
-                    "core.types"},
+    # core.estimate: the top-down detector's depth proposals stand on the RANSAC floor plane
+    # (estimate/floor.py, numpy only)
+    "core.detect": {"core.config", "core.estimate", "core.geometry", "core.keypoints",
+                    "core.objects", "core.types"},
     "core.estimate": {"core.bodies", "core.config", "core.geometry", "core.keypoints",
                       "core.objects", "core.rotations", "core.types"},
     "core.diffusion": {"core.bodies", "core.config", "core.data", "core.objects",
