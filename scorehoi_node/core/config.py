@@ -19,6 +19,9 @@ BODY_MODELS = ("anny", "skeleton")
 #: "unguided" and "optimize" are ablations (prior alone / optimisation alone), see core/refine.py
 REFINE_MODES = ("none", "fast", "paper", "unguided", "optimize")
 DEVICES = ("auto", "cpu", "cuda")
+#: person proposal methods of the "topdown" detector (`core/detect/topdown.py`), in the order
+#: their proposals are verified
+PROPOSAL_METHODS = ("tracks", "yolo", "depth", "segmentation", "face", "tiles")
 QOS_RELIABILITY = ("reliable", "best_effort")
 
 
@@ -31,6 +34,7 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 #: in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
 PARAM_RANGES: dict[str, tuple[float, float]] = {
     "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
+    "person_max_crops": (1, 64),
     "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0),
     "contact_threshold_m": (0.001, 0.2), "contact_scale_m": (0.0001, 0.1),
     "contact_guidance_hinge_m": (0.0, 0.2), "contact_part_radius_m": (0.001, 1.0),
@@ -40,6 +44,17 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "keyframe_interval": (1, 1000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
 }
+
+
+def proposal_methods(name: str, value: str) -> tuple[str, ...]:
+    """"tracks,depth" -> ("tracks", "depth"); ValueError naming `name` and the choices for an
+    empty list or an unknown method."""
+    methods = tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = [m for m in methods if m not in PROPOSAL_METHODS]
+    if unknown or not methods:
+        raise ValueError(f"{name}={value!r}: give one or more of {', '.join(PROPOSAL_METHODS)}"
+                         f", comma-separated")
+    return methods
 
 
 def _in_range(name: str, value: float) -> None:
@@ -84,11 +99,21 @@ class PipelineConfig:
     """Configuration of the ROS-free detect -> estimate pipeline.
 
     Attributes:
-        detector: person detector (`core/registry.py` PERSON_DETECTORS): "mediapipe" (MediaPipe
-            Pose, offline, default).
+        detector: person detector (`core/registry.py` PERSON_DETECTORS): "topdown" (several
+            people per frame: person proposals, then MediaPipe Pose on a crop of each; offline;
+            default) or "mediapipe" (MediaPipe Pose on the whole image: at most one person,
+            and only when large in the image).
         min_person_score: persons below this detection confidence are dropped.
         max_persons: at most this many persons per frame (largest boxes first).
         mediapipe_model_complexity: 0 (fastest), 1 or 2 (most accurate); only 0 and 1 ship offline.
+        person_proposals: detector "topdown", frames with a depth image: where to look for
+            people, comma-separated, among "tracks" (last frame's people), "depth" (person-sized
+            depth clusters on the floor), "yolo" (ultralytics persons, `ultralytics_weights`;
+            off with one note where the weights cannot be loaded), "segmentation" (MediaPipe
+            selfie-segmentation blobs), "face" (MediaPipe full-range faces), "tiles" (the whole
+            image and a grid of overlapping squares).
+        person_proposals_rgb: the same for frames without depth (no "depth").
+        person_max_crops: detector "topdown": at most this many pose crops per frame.
         ultralytics_weights: YOLO-seg weights file, or a name that downloads on first use where
             online (object_source "ultralytics").
         device: "auto" (cuda when available), "cpu" or "cuda".
@@ -129,6 +154,9 @@ class PipelineConfig:
     min_person_score: float = 0.5
     max_persons: int = 4
     mediapipe_model_complexity: int = 1
+    person_proposals: str = "tracks,depth"
+    person_proposals_rgb: str = "tracks,tiles"
+    person_max_crops: int = 16
     ultralytics_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
     refine: str = "fast"
@@ -152,6 +180,11 @@ class PipelineConfig:
         _in_range("min_person_score", self.min_person_score)
         _in_range("max_persons", self.max_persons)
         _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))
+        proposal_methods("person_proposals", self.person_proposals)
+        if "depth" in proposal_methods("person_proposals_rgb", self.person_proposals_rgb):
+            raise ValueError(f"person_proposals_rgb={self.person_proposals_rgb!r}: frames "
+                             "without depth have no 'depth' proposals")
+        _in_range("person_max_crops", self.person_max_crops)
         _in_range("depth_body_offset_m", self.depth_body_offset_m)
         _in_range("track_max_age", self.track_max_age)
         _in_range("track_min_iou", self.track_min_iou)

@@ -39,15 +39,16 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from scorehoi_node.core.config import PipelineConfig
+from scorehoi_node.core.config import PROPOSAL_METHODS, PipelineConfig, proposal_methods
 from scorehoi_node.core.detect.tracking import box_iou
 from scorehoi_node.core.estimate.floor import estimate_floor
 from scorehoi_node.core.types import CameraIntrinsics, Detections, Frame, PersonDetection
 
-#: proposal methods, in the order their proposals are verified
-PROPOSAL_METHODS = ("tracks", "yolo", "depth", "face", "tiles")
 #: MediaPipe-33 torso landmarks (shoulders, hips): the pose score is their mean visibility
 TORSO = (11, 12, 23, 24)
+#: MediaPipe-33 landmark index of each landmark's left/right counterpart
+MIRRORED = np.array([0, 4, 5, 6, 1, 2, 3, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19,
+                     22, 21, 24, 23, 26, 25, 28, 27, 30, 29, 32, 31])
 #: a person's mask is cut to their landmark box grown by this share of its height
 MASK_MARGIN = 0.05
 
@@ -57,8 +58,9 @@ class TopDownConfig:
     """Settings of `TopDownPoseDetector` (the only source of their defaults).
 
     Attributes:
-        proposals: proposal methods to run (a subset of `PROPOSAL_METHODS`, any order; they are
-            verified in `PROPOSAL_METHODS` order).
+        proposals: proposal methods on frames with a depth image (a subset of
+            `PROPOSAL_METHODS`, any order; they are verified in `PROPOSAL_METHODS` order).
+        proposals_rgb: proposal methods on frames without depth (no "depth").
         crop_px: side of the square crop MediaPipe Pose sees [px].
         crop_padding: the crop extends the proposal's longer side by this share on each side.
         model_complexity: MediaPipe Pose model, 0 (lite) or 1 (full).
@@ -79,19 +81,20 @@ class TopDownConfig:
             cluster's depth range (people in front of and behind it grey).
         planar_m: clusters whose points lie within this RMS distance [m] of a plane are no
             person (walls, doors).
-        tile_px: sides of the square tile levels [px]; a level whose side is at least the
-            image's longer side is one tile centred on the image, smaller levels are a grid with
+        tiles: tile levels, as the tile's side over the image's shorter side: >= 1 is one
+            square of the image's longer side centred on it, < 1 a grid of squares with
             half-tile overlap.
         yolo_weights: ultralytics weights of the "yolo" method.
         device: torch device of the "yolo" method ("auto", "cpu", "cuda").
     """
 
-    proposals: tuple[str, ...] = ("tracks", "depth", "tiles")
+    proposals: tuple[str, ...] = ("tracks", "depth")
+    proposals_rgb: tuple[str, ...] = ("tracks", "tiles")
     crop_px: int = 256
     crop_padding: float = 0.15
     model_complexity: int = 1
     min_score: float = 0.5
-    max_crops: int = 12
+    max_crops: int = 16
     skip_iou: float = 0.7
     duplicate_px: float = 0.08
     depth_stride: int = 2
@@ -101,15 +104,15 @@ class TopDownConfig:
     min_cluster_px: int = 40
     band_margin_m: float = 0.3
     planar_m: float = 0.03
-    tile_px: tuple[int, ...] = (10_000,)
+    tiles: tuple[float, ...] = (1.0, 0.67)
     yolo_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        unknown = [p for p in self.proposals if p not in PROPOSAL_METHODS]
-        if unknown or not self.proposals:
-            raise ValueError(f"proposals={self.proposals!r}: each must be one of "
-                             f"{', '.join(PROPOSAL_METHODS)} (at least one)")
+        proposal_methods("proposals", ",".join(self.proposals))
+        if "depth" in proposal_methods("proposals_rgb", ",".join(self.proposals_rgb)):
+            raise ValueError(f"proposals_rgb={self.proposals_rgb!r}: frames without depth "
+                             "have no 'depth' proposals")
         if self.model_complexity not in (0, 1):
             raise ValueError(f"model_complexity={self.model_complexity!r} is not one of 0, 1")
         if self.crop_px < 64 or self.max_crops < 1 or self.depth_stride < 1:
@@ -154,27 +157,63 @@ class _Timings:
 
 
 # -- geometry ------------------------------------------------------------------------------------
-def crop_square(box: np.ndarray, padding: float) -> tuple[float, float, float]:
-    """(u0, v0, side) of the square crop centred on `box` whose side is the box's longer side
-    times (1 + 2 padding) (pixels; may extend past the image)."""
+def crop_square(box: np.ndarray, padding: float) -> tuple[int, int, int]:
+    """(u0, v0, side) whole pixels: the square centred on `box` whose side is the box's longer
+    side times (1 + 2 padding) (may extend past the image)."""
     u0, v0, u1, v1 = np.asarray(box, np.float64)
-    side = max(u1 - u0, v1 - v0, 1.0) * (1.0 + 2.0 * padding)
-    return 0.5 * (u0 + u1) - 0.5 * side, 0.5 * (v0 + v1) - 0.5 * side, side
+    side = max(int(round(max(u1 - u0, v1 - v0, 1.0) * (1.0 + 2.0 * padding))), 2)
+    return (int(round(0.5 * (u0 + u1 - side))), int(round(0.5 * (v0 + v1 - side))), side)
 
 
-def grey_out(crop: np.ndarray, hide: np.ndarray, square: tuple[float, float, float]
-             ) -> np.ndarray:
-    """`crop` (size, size, 3) of `square` with the pixels that `hide` (H, W) bool marks in the
-    full image (nearest sample) set to grey."""
+def cut_square(image: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
+    """(side, side, ...) the square (u0, v0, side) of `image`, mirrored at the image's edges
+    where it extends past them (a person cut by the edge then still looks like one to
+    MediaPipe's face-anchored detector; poses of the mirror image are dropped later)."""
     u0, v0, side = square
+    h, w = image.shape[:2]
+    if u0 + side < 2 or v0 + side < 2 or u0 > w - 2 or v0 > h - 2:  # (almost) all outside
+        return np.zeros((side, side, *image.shape[2:]), image.dtype)
+    region = image[max(v0, 0):min(v0 + side, h), max(u0, 0):min(u0 + side, w)]
+    top, left = max(-v0, 0), max(-u0, 0)
+    bottom = side - top - region.shape[0]
+    right = side - left - region.shape[1]
+    if top or left or bottom or right:
+        region = cv2.copyMakeBorder(region, top, bottom, left, right, cv2.BORDER_REFLECT_101)
+    return region
+
+
+def crop_image(rgb: np.ndarray, square: tuple[int, int, int], size: int) -> np.ndarray:
+    """(size, size, 3) uint8: `cut_square` of `rgb` resized to `size` (area interpolation when
+    shrinking, bilinear when enlarging)."""
+    region = cut_square(rgb, square)
+    flags = cv2.INTER_AREA if square[2] > size else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(region, (size, size), interpolation=flags))
+
+
+def grey_out(crop: np.ndarray, hide: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
+    """`crop` (size, size, 3) of `square` with the pixels that `hide` (H, W) bool marks in the
+    full image (nearest sample, mirrored like the crop) set to grey."""
     size = crop.shape[0]
-    s = size / side
-    M = np.array([[s, 0.0, -u0 * s], [0.0, s, -v0 * s]])
-    covered = cv2.warpAffine(hide.astype(np.uint8), M, (size, size), flags=cv2.INTER_NEAREST,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    covered = cv2.resize(cut_square(hide.astype(np.uint8), square), (size, size),
+                         interpolation=cv2.INTER_NEAREST)
     out = crop.copy()
     out[covered > 0] = 128
     return out
+
+
+def paste_mask(mask: np.ndarray, square: tuple[int, int, int], shape: tuple[int, int]
+               ) -> np.ndarray:
+    """(H, W) bool: a crop's (size, size) probability `mask` > 0.5 put back where `square`
+    lies in an image of `shape` (the mirrored part outside the image is dropped)."""
+    u0, v0, side = square
+    h, w = shape
+    full = np.zeros(shape, bool)
+    big = cv2.resize(np.asarray(mask, np.float32), (side, side),
+                     interpolation=cv2.INTER_LINEAR) > 0.5
+    iu0, iv0, iu1, iv1 = max(u0, 0), max(v0, 0), min(u0 + side, w), min(v0 + side, h)
+    if iu1 > iu0 and iv1 > iv0:
+        full[iv0:iv1, iu0:iu1] = big[iv0 - v0:iv1 - v0, iu0 - u0:iu1 - u0]
+    return full
 
 
 def in_band(depth: np.ndarray | None, band: tuple[float, float] | None) -> np.ndarray | None:
@@ -183,30 +222,6 @@ def in_band(depth: np.ndarray | None, band: tuple[float, float] | None) -> np.nd
         return None
     with np.errstate(invalid="ignore"):
         return (depth >= band[0]) & (depth <= band[1])
-
-
-def crop_image(rgb: np.ndarray, square: tuple[float, float, float], size: int) -> np.ndarray:
-    """(size, size, 3) uint8: the square (u0, v0, side) of `rgb` resized to `size`, black where
-    it extends past the image (area interpolation when shrinking, bilinear when enlarging)."""
-    u0, v0, side = square
-    s = size / side
-    M = np.array([[s, 0.0, -u0 * s], [0.0, s, -v0 * s]])
-    if s >= 1.0:
-        return cv2.warpAffine(rgb, M, (size, size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    # shrink: blur-free area resampling of the inside part, then place it
-    h, w = rgb.shape[:2]
-    iu0, iv0 = max(int(np.floor(u0)), 0), max(int(np.floor(v0)), 0)
-    iu1, iv1 = min(int(np.ceil(u0 + side)), w), min(int(np.ceil(v0 + side)), h)
-    out = np.zeros((size, size, 3), np.uint8)
-    if iu1 <= iu0 or iv1 <= iv0:
-        return out
-    du0, du1 = (int(np.clip(round((x - u0) * s), 0, size)) for x in (iu0, iu1))
-    dv0, dv1 = (int(np.clip(round((y - v0) * s), 0, size)) for y in (iv0, iv1))
-    if du1 > du0 and dv1 > dv0:
-        out[dv0:dv1, du0:du1] = cv2.resize(rgb[iv0:iv1, iu0:iu1], (du1 - du0, dv1 - dv0),
-                                           interpolation=cv2.INTER_AREA)
-    return out
 
 
 # -- pose on a crop ------------------------------------------------------------------------------
@@ -228,6 +243,8 @@ class CropPose:
             enable_segmentation=True, min_detection_confidence=0.5)
         self._pose = self._make()
         self.crop_px = crop_px
+        #: crops processed so far
+        self.runs = 0
 
     def rebuild(self) -> None:
         """A fresh graph (the old one may be broken; its close() error is not ours to raise)."""
@@ -237,7 +254,7 @@ class CropPose:
             pass
         self._pose = self._make()
 
-    def __call__(self, rgb: np.ndarray, square: tuple[float, float, float],
+    def __call__(self, rgb: np.ndarray, square: tuple[int, int, int],
                  hide: np.ndarray | None = None) -> PersonDetection | None:
         """The pose MediaPipe finds in `square` (u0, v0, side) of `rgb` (the pixels `hide`
         (H, W) bool marks grey), in full-image pixels (score: torso visibility; mask: (H, W)
@@ -246,28 +263,31 @@ class CropPose:
         if hide is not None:
             crop = grey_out(crop, hide, square)
         res = self._pose.process(crop)
+        self.runs += 1
         if res.pose_landmarks is None:
             return None
         u0, v0, side = square
         lm = res.pose_landmarks.landmark
         uv = np.array([[u0 + p.x * side, v0 + p.y * side] for p in lm], np.float64)
         vis = np.array([p.visibility for p in lm], np.float64)
+        score = float(np.mean(vis[list(TORSO)]))
+        h, w = rgb.shape[:2]
+        # a landmark outside the image is not visible (in the crop's mirrored margin it is)
+        vis[(uv[:, 0] < 0) | (uv[:, 0] >= w) | (uv[:, 1] < 0) | (uv[:, 1] >= h)] = 0.0
+        torso = uv[list(TORSO)].mean(axis=0)
+        if not (0 <= torso[0] < w and 0 <= torso[1] < h):
+            return None  # the mirror image of a person cut by the edge, or someone outside
         world = None
         if res.pose_world_landmarks is not None:
             world = np.array([[p.x, p.y, p.z] for p in res.pose_world_landmarks.landmark],
                              np.float64)
-        h, w = rgb.shape[:2]
         mask = None
         if res.segmentation_mask is not None:
-            s = self.crop_px / side  # crop pixel = s * (image pixel - (u0, v0))
-            M = np.array([[s, 0.0, -u0 * s], [0.0, s, -v0 * s]])
-            mask = cv2.warpAffine(np.asarray(res.segmentation_mask, np.float32), M, (w, h),
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
+            mask = paste_mask(res.segmentation_mask, square, (h, w))
         box, mask = person_box(uv, mask, w, h)
         return PersonDetection(keypoints_2d=uv, keypoint_scores=vis, keypoints_3d=world,
-                               keypoint_layout="mediapipe33", box=box,
-                               score=float(np.mean(vis[list(TORSO)])), mask=mask)
+                               keypoint_layout="mediapipe33", box=box, score=score,
+                               mask=mask)
 
     def close(self) -> None:
         self._pose.close()
@@ -303,7 +323,7 @@ def person_box(uv: np.ndarray, mask: np.ndarray | None, width: int, height: int
     return box, mask
 
 
-def _squares_agree(a: tuple[float, float, float], b: tuple[float, float, float],
+def _squares_agree(a: tuple[int, int, int], b: tuple[int, int, int],
                    tolerance: float = 0.15) -> bool:
     """Whether two crop squares (u0, v0, side) have sides within `tolerance` (relative) and
     centres within `tolerance` times the side of each other."""
@@ -313,15 +333,21 @@ def _squares_agree(a: tuple[float, float, float], b: tuple[float, float, float],
             and float(np.linalg.norm(ca - cb)) < tolerance * max(a[2], b[2]))
 
 
-def same_person(a: PersonDetection, b: PersonDetection, tolerance: float) -> bool:
-    """Whether two MediaPipe-33 poses are one person: their keypoints visible in both lie on
-    average within `tolerance` times the smaller box height of each other."""
-    seen = (a.keypoint_scores > 0.5) & (b.keypoint_scores > 0.5)
-    if seen.sum() < 4:
-        seen = np.ones(len(a.keypoint_scores), bool)
-    d = np.linalg.norm(a.keypoints_2d[seen] - b.keypoints_2d[seen], axis=1)
-    scale = min(a.box[3] - a.box[1], b.box[3] - b.box[1])
-    return float(np.mean(d)) < tolerance * max(scale, 1.0)
+def same_person(a: PersonDetection, b: PersonDetection, tolerance: float,
+                same_box_iou: float = 0.85) -> bool:
+    """Whether two MediaPipe-33 poses are one person: their keypoints lie on average within
+    `tolerance` times the smaller box height of each other (torso and limbs; left and right
+    may be swapped: seen from behind, two crops may disagree on the sides), or their boxes
+    overlap at least `same_box_iou`."""
+    if box_iou(a.box, b.box)[0, 0] >= same_box_iou:
+        return True
+    scale = max(min(a.box[3] - a.box[1], b.box[3] - b.box[1]), 1.0)
+    body = np.arange(11, 33)
+    for order in (body, MIRRORED[body]):
+        d = np.linalg.norm(a.keypoints_2d[body] - b.keypoints_2d[order], axis=1)
+        if float(np.mean(d)) < tolerance * scale:
+            return True
+    return False
 
 
 # -- proposals -----------------------------------------------------------------------------------
@@ -443,28 +469,67 @@ def _standing_box(points: np.ndarray, height: np.ndarray, rows: np.ndarray, cols
     return np.array([u0 - grow, v0, u1 + grow, v1], np.float64)
 
 
-def tile_boxes(width: int, height: int, sides: tuple[int, ...]) -> list[np.ndarray]:
-    """Square tiles (4,) of an image: per side, one square centred on the image when the side
-    is at least the image's longer side, else a grid with half-tile overlap covering it."""
+def tile_boxes(width: int, height: int, fractions: tuple[float, ...]) -> list[np.ndarray]:
+    """Square tiles (4,) of an image, per fraction f: f >= 1: one square of the image's longer
+    side centred on it; f < 1: squares of f times the shorter side in a grid with half-tile
+    overlap covering the image."""
     boxes = []
-    for side in sides:
-        if side >= max(width, height):
-            side = max(width, height)
+    for f in fractions:
+        if f >= 1.0:
+            side = float(max(width, height))
             u0, v0 = 0.5 * (width - side), 0.5 * (height - side)
             boxes.append(np.array([u0, v0, u0 + side, v0 + side], np.float64))
             continue
-        us = _grid(width, side)
-        vs = _grid(height, side)
-        boxes += [np.array([u, v, u + side, v + side], np.float64) for v in vs for u in us]
+        side = f * min(width, height)
+        boxes += [np.array([u, v, u + side, v + side], np.float64)
+                  for v in _grid(height, side) for u in _grid(width, side)]
     return boxes
 
 
-def _grid(extent: int, side: int) -> np.ndarray:
-    """Starts of half-overlapping windows of `side` covering [0, extent)."""
-    if side >= extent:
+def _grid(extent: int, side: float, overhang: float = 0.25) -> np.ndarray:
+    """Starts of half-overlapping windows of `side` covering [0, extent), the first and last
+    reaching `overhang` times the side past the ends (a person cut by the image edge then lies
+    inside a window, not on its border)."""
+    lo, hi = -overhang * side, extent - (1.0 - overhang) * side
+    if hi <= lo:
         return np.array([0.5 * (extent - side)])
-    n = int(np.ceil((extent - side) / (0.5 * side))) + 1
-    return np.linspace(0.0, extent - side, n)
+    n = int(np.ceil((hi - lo) / (0.5 * side))) + 1
+    return np.linspace(lo, hi, n)
+
+
+class SegmentationProposer:
+    """MediaPipe Selfie Segmentation (general model) on the whole image; a box per person-mask
+    blob (connected component of the mask above 0.5 with at least `min_area` of the image).
+
+    The frame is letterboxed into a fixed square first, so the graph never sees a size change.
+    """
+
+    #: side of the letterboxed square the segmentation graph sees [px]
+    SIDE = 512
+
+    def __init__(self, min_area: float = 2e-4) -> None:
+        import mediapipe as mp  # heavy (~1 s); only detectors that run it import it
+
+        self._segment = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+        self.min_area = min_area
+
+    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
+        h, w = rgb.shape[:2]
+        u0, v0, side = crop_square(np.array([0.0, 0.0, w, h]), 0.0)
+        res = self._segment.process(crop_image(rgb, (u0, v0, side), self.SIDE))
+        labels, n = ndimage.label(np.asarray(res.segmentation_mask) > 0.5)
+        scale = side / self.SIDE
+        boxes = []
+        for k, found in enumerate(ndimage.find_objects(labels), start=1):
+            if found is None or (labels[found] == k).sum() < self.min_area * self.SIDE ** 2:
+                continue
+            rows, cols = found
+            boxes.append(np.array([u0 + cols.start * scale, v0 + rows.start * scale,
+                                   u0 + cols.stop * scale, v0 + rows.stop * scale]))
+        return boxes
+
+    def close(self) -> None:
+        self._segment.close()
 
 
 class FaceProposer:
@@ -513,7 +578,7 @@ class TopDownPoseDetector:
     `recoveries` / `last_recovery`; `notes` lists methods that could not start (one line each).
     `timings` / `cpu_timings` hold the last call's wall / CPU time (all threads) per proposal
     method, of the pose crops ("pose") and in total ("total") [ms]; `proposals` the last
-    call's proposals.
+    call's proposals, `crops` the number of MediaPipe runs it took.
     """
 
     name = "topdown"
@@ -522,8 +587,10 @@ class TopDownPoseDetector:
         self.config = config or TopDownConfig()
         self._pose = CropPose(self.config.crop_px, self.config.model_complexity)
         self.notes: list[str] = []
-        self._faces = FaceProposer() if "face" in self.config.proposals else None
-        self._yolo = self._start_yolo() if "yolo" in self.config.proposals else None
+        methods = {*self.config.proposals, *self.config.proposals_rgb}
+        self._faces = FaceProposer() if "face" in methods else None
+        self._segments = SegmentationProposer() if "segmentation" in methods else None
+        self._yolo = self._start_yolo() if "yolo" in methods else None
         self._tracks: list[tuple[np.ndarray, np.ndarray]] = []  # (box, displacement per frame)
         self._size: tuple[int, int] | None = None
         #: times a proposal method or the pose graph failed on a frame (the graph is rebuilt)
@@ -531,16 +598,21 @@ class TopDownPoseDetector:
         #: why, the last time (one line), "" before the first
         self.last_recovery = ""
         self.timings: dict[str, float] = {}
+        self.crops = 0
         self.cpu_timings: dict[str, float] = {}
         self.proposals: list[Proposal] = []
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> "TopDownPoseDetector":
-        """The detector of a pipeline: `mediapipe_model_complexity`, `min_person_score`,
+        """The detector of a pipeline: `person_proposals`, `person_proposals_rgb`,
+        `person_max_crops`, `mediapipe_model_complexity`, `min_person_score`,
         `ultralytics_weights`, `device`."""
-        return cls(TopDownConfig(model_complexity=config.mediapipe_model_complexity,
-                                 min_score=config.min_person_score,
-                                 yolo_weights=config.ultralytics_weights, device=config.device))
+        return cls(TopDownConfig(
+            proposals=proposal_methods("person_proposals", config.person_proposals),
+            proposals_rgb=proposal_methods("person_proposals_rgb", config.person_proposals_rgb),
+            max_crops=config.person_max_crops, model_complexity=config.mediapipe_model_complexity,
+            min_score=config.min_person_score, yolo_weights=config.ultralytics_weights,
+            device=config.device))
 
     def _start_yolo(self):
         from scorehoi_node.core.detect.ultralytics_seg import (DetectorUnavailable,
@@ -563,7 +635,9 @@ class TopDownPoseDetector:
             self._size = (h, w)
         proposals = self._propose(rgb, frame, timings)
         t_pose = _Timings.now()
+        runs = self._pose.runs
         found = self._verify(rgb, frame, proposals)
+        self.crops = self._pose.runs - runs
         timings.add("pose", t_pose)
         self._update_tracks(found)
         self.proposals = proposals
@@ -600,9 +674,11 @@ class TopDownPoseDetector:
 
     def _propose(self, rgb: np.ndarray, frame: Frame | None, timings: _Timings
                  ) -> list[Proposal]:
+        has_depth = frame is not None and frame.depth is not None
+        methods = self.config.proposals if has_depth else self.config.proposals_rgb
         out: list[Proposal] = []
         for method in PROPOSAL_METHODS:
-            if method not in self.config.proposals:
+            if method not in methods:
                 continue
             t0 = _Timings.now()
             try:
@@ -631,7 +707,9 @@ class TopDownPoseDetector:
             return [p.box for p in self._yolo(rgb).persons]
         if method == "face":
             return self._faces(rgb)
-        return tile_boxes(w, h, self.config.tile_px)
+        if method == "segmentation":
+            return self._segments(rgb)
+        return tile_boxes(w, h, self.config.tiles)
 
     def _pose_on(self, rgb: np.ndarray, proposal: Proposal, hide: np.ndarray | None
                  ) -> PersonDetection | None:
@@ -683,7 +761,8 @@ class TopDownPoseDetector:
 
     def close(self) -> None:
         self._pose.close()
-        if self._faces is not None:
-            self._faces.close()
+        for proposer in (self._faces, self._segments):
+            if proposer is not None:
+                proposer.close()
         if self._yolo is not None:
             self._yolo.close()
