@@ -150,11 +150,11 @@ class PipelineConfig:
             min_object_confidence) the full template search runs. 1 = always search.
     """
 
-    detector: str = "mediapipe"
+    detector: str = "topdown"
     min_person_score: float = 0.5
     max_persons: int = 4
     mediapipe_model_complexity: int = 1
-    person_proposals: str = "tracks,depth"
+    person_proposals: str = "depth"
     person_proposals_rgb: str = "tracks,tiles"
     person_max_crops: int = 16
     ultralytics_weights: str = "yolo11n-seg.pt"

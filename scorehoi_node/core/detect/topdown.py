@@ -1,48 +1,52 @@
 """Top-down person detector: person proposals -> MediaPipe Pose on a fixed-size crop of each.
 
 The legacy MediaPipe Pose solution finds at most one person per image and needs that person
-large in the image; on a crop around the person, upscaled to a fixed size, it finds small
+large in the image; on a crop around the person, resized to a fixed size, it finds small
 people too. So persons are found in two steps:
 
-1. proposals (boxes in full-image pixels), from any of `PROPOSAL_METHODS`:
-   - "tracks": last frame's persons, their boxes moved by their last displacement;
-   - "depth": person-sized foreground clusters standing on the floor (RANSAC floor plane,
-     height above it, depth-edge-cut connected components; clusters wider than a person are
-     cut into person-wide windows); needs a depth image and intrinsics;
-   - "yolo": ultralytics YOLO persons (`PipelineConfig.ultralytics_weights`; where the
-     weights cannot be loaded, e.g. offline here, the method is dropped with one note);
-   - "face": MediaPipe's full-range face detector, a body-sized box below each face;
-   - "tiles": fixed overlapping squares of the image (the whole image, then a grid);
-2. per proposal, in that order: a square crop around it (padded, aspect kept, resized to
-   `crop_px` x `crop_px`, so the MediaPipe graph only ever sees one input size), MediaPipe Pose
-   (static image mode) on the crop, landmarks, world landmarks and mask mapped back to the
-   full image; a pose whose torso visibility is below `min_score` is dropped, and a pose of a
-   person already found (same keypoints) is merged into the better-scored one. A proposal
-   whose box is mostly covered by an already found person is skipped without a crop.
+1. proposals (boxes in full-image pixels; `detect/person_proposals.py`), from the methods of
+   `TopDownConfig.proposals` on frames with depth, `proposals_rgb` on frames without:
+   "tracks" (last frame's persons, moved by their last displacement), "yolo" (ultralytics
+   persons; where the weights cannot be loaded, e.g. offline, the method is dropped with one
+   note in `notes`), "depth" (person-sized clusters standing on the floor), "segmentation"
+   (selfie-segmentation blobs), "face" (a body below each face), "tiles" (the whole image and
+   a grid of squares);
+2. per proposal, in that order (depth proposals nearest first), at most `max_crops`: a square
+   crop around it (padded, aspect kept, mirrored past the image edges, resized to `crop_px`
+   x `crop_px`: the MediaPipe graph only ever sees one input size) with the persons already
+   found, and for a depth proposal everything outside its depth band, painted grey; MediaPipe
+   Pose (static image mode) on it; when the pose lies off the crop's centre or scale, once
+   more on a crop centred on that pose; landmarks, world landmarks and mask mapped back to
+   the full image. Poses whose torso visibility is below `min_score`, whose torso lies outside
+   the image (the mirror image) are dropped; a pose of a person already found (same
+   keypoints, left/right possibly swapped, or nearly the same box) is merged into the
+   better-scored one; a proposal whose box is mostly covered by a found person is skipped.
+   The box is amodal: all landmarks, grown to the head top, and for a depth proposal down to
+   the floor when the legs are hidden.
 
 Never silenced by one frame: an error in a proposal method or in MediaPipe drops that method's
 proposals or that crop for this frame, rebuilds the graph (MediaPipe) and is counted in
 `recoveries` with its reason in `last_recovery` (the node logs and publishes them).
 
 Frames and units: pixels (u, v) of the full image, origin at the top-left corner; depth in
-metres, camera optical frame. Heavy imports (mediapipe, ultralytics) stay inside the classes
-that need them, on purpose: the module is imported by the registry contract tests and config
-validation.
+metres, camera optical frame. MediaPipe and ultralytics are imported inside the classes that
+run them, on purpose: the module is imported by config validation and contract tests.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-import cv2
 import numpy as np
-from scipy import ndimage
 
 from scorehoi_node.core.config import PROPOSAL_METHODS, PipelineConfig, proposal_methods
+from scorehoi_node.core.detect.crops import crop_image, crop_square, grey_out, in_band, paste_mask
+from scorehoi_node.core.detect.person_proposals import (DepthProposalConfig, FaceProposer,
+                                                        Proposal, SegmentationProposer,
+                                                        depth_proposals, tile_boxes)
 from scorehoi_node.core.detect.tracking import box_iou
-from scorehoi_node.core.estimate.floor import estimate_floor
-from scorehoi_node.core.types import CameraIntrinsics, Detections, Frame, PersonDetection
+from scorehoi_node.core.types import Detections, Frame, PersonDetection
 
 #: MediaPipe-33 torso landmarks (shoulders, hips): the pose score is their mean visibility
 TORSO = (11, 12, 23, 24)
@@ -71,16 +75,7 @@ class TopDownConfig:
             much (IoU) is not cropped.
         duplicate_px: two poses are one person when their visible keypoints lie on average
             within this share of the person's box height of each other.
-        depth_stride: depth proposals work on every this-many-th pixel in u and v.
-        depth_range_m: (near, far) depth of depth proposals [m].
-        person_height_m: (min, max) height above the floor of a cluster's top [m].
-        person_width_m: clusters wider than this on the floor [m] are cut into windows of this
-            width (half overlapping).
-        min_cluster_px: depth clusters with fewer (subsampled) pixels are ignored.
-        band_margin_m: a depth proposal's crop shows the pixels within this margin [m] of its
-            cluster's depth range (people in front of and behind it grey).
-        planar_m: clusters whose points lie within this RMS distance [m] of a plane are no
-            person (walls, doors).
+        depth: settings of the "depth" proposals.
         tiles: tile levels, as the tile's side over the image's shorter side: >= 1 is one
             square of the image's longer side centred on it, < 1 a grid of squares with
             half-tile overlap.
@@ -88,7 +83,7 @@ class TopDownConfig:
         device: torch device of the "yolo" method ("auto", "cpu", "cuda").
     """
 
-    proposals: tuple[str, ...] = ("tracks", "depth")
+    proposals: tuple[str, ...] = ("depth",)
     proposals_rgb: tuple[str, ...] = ("tracks", "tiles")
     crop_px: int = 256
     crop_padding: float = 0.15
@@ -97,13 +92,7 @@ class TopDownConfig:
     max_crops: int = 16
     skip_iou: float = 0.7
     duplicate_px: float = 0.08
-    depth_stride: int = 2
-    depth_range_m: tuple[float, float] = (0.3, 10.0)
-    person_height_m: tuple[float, float] = (0.8, 2.4)
-    person_width_m: float = 1.1
-    min_cluster_px: int = 40
-    band_margin_m: float = 0.3
-    planar_m: float = 0.03
+    depth: DepthProposalConfig = DepthProposalConfig()
     tiles: tuple[float, ...] = (1.0, 0.67)
     yolo_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
@@ -115,28 +104,11 @@ class TopDownConfig:
                              "have no 'depth' proposals")
         if self.model_complexity not in (0, 1):
             raise ValueError(f"model_complexity={self.model_complexity!r} is not one of 0, 1")
-        if self.crop_px < 64 or self.max_crops < 1 or self.depth_stride < 1:
-            raise ValueError("need crop_px >= 64, max_crops >= 1, depth_stride >= 1")
+        if self.crop_px < 64 or self.max_crops < 1:
+            raise ValueError(f"need crop_px >= 64 and max_crops >= 1, got {self.crop_px}, "
+                             f"{self.max_crops}")
         if not 0.0 <= self.min_score <= 1.0 or not 0.0 <= self.skip_iou <= 1.0:
             raise ValueError("min_score and skip_iou must lie in [0, 1]")
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """Where a person may be.
-
-    Attributes:
-        box: (4,) float64 [u_min, v_min, u_max, v_max] full-image pixels.
-        method: the proposal method that made it (one of `PROPOSAL_METHODS`).
-        padding: the crop extends the box's longer side by this share on each side.
-        depth_band: (near, far) [m]: the crop shows only pixels whose depth lies in this band
-            (others grey: people in front of or behind the proposed one); None: all pixels.
-    """
-
-    box: np.ndarray
-    method: str
-    padding: float
-    depth_band: tuple[float, float] | None = None
 
 
 @dataclass
@@ -154,74 +126,6 @@ class _Timings:
         wall, cpu = self.now()
         self.wall_ms[key] = self.wall_ms.get(key, 0.0) + 1000.0 * (wall - since[0])
         self.cpu_ms[key] = self.cpu_ms.get(key, 0.0) + 1000.0 * (cpu - since[1])
-
-
-# -- geometry ------------------------------------------------------------------------------------
-def crop_square(box: np.ndarray, padding: float) -> tuple[int, int, int]:
-    """(u0, v0, side) whole pixels: the square centred on `box` whose side is the box's longer
-    side times (1 + 2 padding) (may extend past the image)."""
-    u0, v0, u1, v1 = np.asarray(box, np.float64)
-    side = max(int(round(max(u1 - u0, v1 - v0, 1.0) * (1.0 + 2.0 * padding))), 2)
-    return (int(round(0.5 * (u0 + u1 - side))), int(round(0.5 * (v0 + v1 - side))), side)
-
-
-def cut_square(image: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
-    """(side, side, ...) the square (u0, v0, side) of `image`, mirrored at the image's edges
-    where it extends past them (a person cut by the edge then still looks like one to
-    MediaPipe's face-anchored detector; poses of the mirror image are dropped later)."""
-    u0, v0, side = square
-    h, w = image.shape[:2]
-    if u0 + side < 2 or v0 + side < 2 or u0 > w - 2 or v0 > h - 2:  # (almost) all outside
-        return np.zeros((side, side, *image.shape[2:]), image.dtype)
-    region = image[max(v0, 0):min(v0 + side, h), max(u0, 0):min(u0 + side, w)]
-    top, left = max(-v0, 0), max(-u0, 0)
-    bottom = side - top - region.shape[0]
-    right = side - left - region.shape[1]
-    if top or left or bottom or right:
-        region = cv2.copyMakeBorder(region, top, bottom, left, right, cv2.BORDER_REFLECT_101)
-    return region
-
-
-def crop_image(rgb: np.ndarray, square: tuple[int, int, int], size: int) -> np.ndarray:
-    """(size, size, 3) uint8: `cut_square` of `rgb` resized to `size` (area interpolation when
-    shrinking, bilinear when enlarging)."""
-    region = cut_square(rgb, square)
-    flags = cv2.INTER_AREA if square[2] > size else cv2.INTER_LINEAR
-    return np.ascontiguousarray(cv2.resize(region, (size, size), interpolation=flags))
-
-
-def grey_out(crop: np.ndarray, hide: np.ndarray, square: tuple[int, int, int]) -> np.ndarray:
-    """`crop` (size, size, 3) of `square` with the pixels that `hide` (H, W) bool marks in the
-    full image (nearest sample, mirrored like the crop) set to grey."""
-    size = crop.shape[0]
-    covered = cv2.resize(cut_square(hide.astype(np.uint8), square), (size, size),
-                         interpolation=cv2.INTER_NEAREST)
-    out = crop.copy()
-    out[covered > 0] = 128
-    return out
-
-
-def paste_mask(mask: np.ndarray, square: tuple[int, int, int], shape: tuple[int, int]
-               ) -> np.ndarray:
-    """(H, W) bool: a crop's (size, size) probability `mask` > 0.5 put back where `square`
-    lies in an image of `shape` (the mirrored part outside the image is dropped)."""
-    u0, v0, side = square
-    h, w = shape
-    full = np.zeros(shape, bool)
-    big = cv2.resize(np.asarray(mask, np.float32), (side, side),
-                     interpolation=cv2.INTER_LINEAR) > 0.5
-    iu0, iv0, iu1, iv1 = max(u0, 0), max(v0, 0), min(u0 + side, w), min(v0 + side, h)
-    if iu1 > iu0 and iv1 > iv0:
-        full[iv0:iv1, iu0:iu1] = big[iv0 - v0:iv1 - v0, iu0 - u0:iu1 - u0]
-    return full
-
-
-def in_band(depth: np.ndarray | None, band: tuple[float, float] | None) -> np.ndarray | None:
-    """(H, W) bool: pixels whose depth lies in `band` (near, far) [m]; None without either."""
-    if depth is None or band is None:
-        return None
-    with np.errstate(invalid="ignore"):
-        return (depth >= band[0]) & (depth <= band[1])
 
 
 # -- pose on a crop ------------------------------------------------------------------------------
@@ -333,6 +237,20 @@ def _squares_agree(a: tuple[int, int, int], b: tuple[int, int, int],
             and float(np.linalg.norm(ca - cb)) < tolerance * max(a[2], b[2]))
 
 
+def _feet_on_floor(person: PersonDetection, proposal: Proposal) -> PersonDetection:
+    """`person` with the box reaching down to the floor below the depth proposal they were
+    found in (`Proposal.floor_v`) when it ends well above it (by more than a tenth of its
+    height): their legs are hidden behind someone or something, and MediaPipe then squeezes
+    the pose into what it sees. The box is amodal, and a person stands on the floor."""
+    box = person.box
+    floor_v = proposal.floor_v
+    if (floor_v is None or not proposal.box[0] <= 0.5 * (box[0] + box[2]) <= proposal.box[2]
+            or box[3] >= floor_v - 0.1 * (floor_v - box[1])):
+        return person
+    height = person.mask.shape[0] if person.mask is not None else floor_v
+    return replace(person, box=np.array([*box[:3], min(floor_v, height)]))
+
+
 def same_person(a: PersonDetection, b: PersonDetection, tolerance: float,
                 same_box_iou: float = 0.85) -> bool:
     """Whether two MediaPipe-33 poses are one person: their keypoints lie on average within
@@ -348,222 +266,6 @@ def same_person(a: PersonDetection, b: PersonDetection, tolerance: float,
         if float(np.mean(d)) < tolerance * scale:
             return True
     return False
-
-
-# -- proposals -----------------------------------------------------------------------------------
-def subsampled_camera(camera: CameraIntrinsics, stride: int) -> CameraIntrinsics:
-    """Intrinsics of `depth[::stride, ::stride]`: sub-pixel j is full pixel j * stride."""
-    K = camera.K.copy()
-    K[0, 0] /= stride
-    K[1, 1] /= stride
-    # pixel centres: sub j + 0.5 <-> full j * stride + 0.5
-    K[0, 2] = (camera.cx + 0.5 * stride - 0.5) / stride
-    K[1, 2] = (camera.cy + 0.5 * stride - 0.5) / stride
-    return CameraIntrinsics(K=K, width=-(-camera.width // stride),
-                            height=-(-camera.height // stride))
-
-
-def depth_proposals(depth: np.ndarray, camera: CameraIntrinsics, config: TopDownConfig
-                    ) -> list[Proposal]:
-    """Person-sized depth clusters standing on the floor (see the module docstring), each with
-    the depth band of its cluster; [] when no floor plane is found."""
-    s = config.depth_stride
-    d = np.asarray(depth, np.float32)[::s, ::s]
-    cam = subsampled_camera(camera, s)
-    near, far = config.depth_range_m
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(d) & (d > near) & (d < far)
-    floor = estimate_floor(np.where(valid, d, np.nan), cam, iterations=200)
-    if floor is None:
-        return []
-    v, u = np.mgrid[0:d.shape[0], 0:d.shape[1]]
-    z = np.where(valid, d, 0.0).astype(np.float64)
-    points = np.stack([(u + 0.5 - cam.cx) / cam.fx * z, (v + 0.5 - cam.cy) / cam.fy * z, z], -1)
-    height = points @ floor[:3] + floor[3]
-    labels, _ = ndimage.label(valid & (height > 0.1) & ~_far_side_of_jumps(z, valid))
-    sizes = np.bincount(labels.ravel())
-    proposals: list[Proposal] = []
-    for k in np.flatnonzero(sizes >= config.min_cluster_px):
-        if k == 0:
-            continue
-        rows, cols = np.nonzero(labels == k)
-        proposals += _person_windows(points[rows, cols], height[rows, cols], rows, cols, floor,
-                                     camera, config)
-    # nearest first: a person found is shown grey in the crops of those behind them
-    return sorted(proposals, key=lambda p: p.depth_band[0])
-
-
-def _far_side_of_jumps(z: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(h, w) bool: pixels whose right/left/up/down neighbour is nearer by more than a
-    depth-dependent step (8 cm + 3 % of the depth): the far side of an occluding edge."""
-    far = np.zeros(z.shape, bool)
-    zz = np.where(valid, z, np.inf)
-    for axis in (0, 1):
-        a = zz.take(range(0, zz.shape[axis] - 1), axis=axis)
-        b = zz.take(range(1, zz.shape[axis]), axis=axis)
-        with np.errstate(invalid="ignore"):
-            step = 0.08 + 0.03 * np.minimum(a, b)
-            a_far, b_far = a - b > step, b - a > step
-        sl_a = [slice(None)] * 2
-        sl_b = [slice(None)] * 2
-        sl_a[axis], sl_b[axis] = slice(0, -1), slice(1, None)
-        far[tuple(sl_a)] |= a_far
-        far[tuple(sl_b)] |= b_far
-    return far
-
-
-def _person_windows(points: np.ndarray, height: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    floor: np.ndarray, camera: CameraIntrinsics, config: TopDownConfig
-                    ) -> list[Proposal]:
-    """Proposals of one depth cluster (points (N, 3), heights above the floor (N,) and
-    subsampled pixel rows/cols (N,)): one when it is person-sized, person-wide windows along
-    its longest floor direction when it is wider; each with the depth band of its points and
-    a standing person's box (`_standing_box`)."""
-    lo_h, hi_h = config.person_height_m
-    if not lo_h <= np.percentile(height, 98) <= hi_h:
-        return []
-    sample = points[:: max(len(points) // 2000, 1)]
-    centred = sample - sample.mean(axis=0)
-    if np.linalg.svd(centred, compute_uv=False)[-1] / np.sqrt(len(sample)) < config.planar_m:
-        return []  # a wall, a door, a cupboard front: no person is this flat
-    # floor coordinates: project onto the plane, principal direction
-    flat = points - np.outer(points @ floor[:3], floor[:3])
-    flat -= flat.mean(axis=0)
-    _, _, vt = np.linalg.svd(flat[:: max(len(flat) // 2000, 1)], full_matrices=False)
-    t = flat @ vt[0]
-    t0, t1 = np.percentile(t, [2, 98])
-    width = config.person_width_m
-    starts = [t0] if t1 - t0 <= width else np.arange(t0, t1 - 0.5 * width, 0.5 * width)
-    proposals = []
-    for a in starts:
-        inside = (t >= a) & (t <= a + width) if len(starts) > 1 else np.ones(len(t), bool)
-        if inside.sum() < config.min_cluster_px or not np.percentile(height[inside], 98) >= lo_h:
-            continue
-        z0, z1 = np.percentile(points[inside, 2], [2, 98])
-        box = _standing_box(points[inside], height[inside], rows[inside], cols[inside], floor,
-                            camera, config.depth_stride)
-        proposals.append(Proposal(box=box, method="depth", padding=config.crop_padding,
-                                  depth_band=(z0 - config.band_margin_m,
-                                              z1 + config.band_margin_m)))
-    return proposals
-
-
-#: a depth proposal's box reaches at least this high above the floor [m] (a standing adult)
-STANDING_HEIGHT_M = 1.8
-
-
-def _standing_box(points: np.ndarray, height: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                  floor: np.ndarray, camera: CameraIntrinsics, stride: int) -> np.ndarray:
-    """(4,) full-image box of a cluster grown to a person standing under it: down to the floor
-    below its centre and up to `STANDING_HEIGHT_M` above it (a cluster may be a person's upper
-    body behind someone, or their legs below a held object: the crop then shows all of them),
-    at least 0.35 times as wide as tall."""
-    centre = np.median(points, axis=0)
-    foot = centre - (centre @ floor[:3] + floor[3]) * floor[:3]
-    head = foot + max(STANDING_HEIGHT_M, float(np.percentile(height, 98))) * floor[:3]
-    (_, v_foot), (_, v_head) = camera.project(np.stack([foot, head]))
-    u0, u1 = cols.min() * stride, (cols.max() + 1) * stride
-    v0 = min(rows.min() * stride, v_head)
-    v1 = max((rows.max() + 1) * stride, v_foot)
-    grow = max(0.0, 0.35 * (v1 - v0) - (u1 - u0)) / 2
-    return np.array([u0 - grow, v0, u1 + grow, v1], np.float64)
-
-
-def tile_boxes(width: int, height: int, fractions: tuple[float, ...]) -> list[np.ndarray]:
-    """Square tiles (4,) of an image, per fraction f: f >= 1: one square of the image's longer
-    side centred on it; f < 1: squares of f times the shorter side in a grid with half-tile
-    overlap covering the image."""
-    boxes = []
-    for f in fractions:
-        if f >= 1.0:
-            side = float(max(width, height))
-            u0, v0 = 0.5 * (width - side), 0.5 * (height - side)
-            boxes.append(np.array([u0, v0, u0 + side, v0 + side], np.float64))
-            continue
-        side = f * min(width, height)
-        boxes += [np.array([u, v, u + side, v + side], np.float64)
-                  for v in _grid(height, side) for u in _grid(width, side)]
-    return boxes
-
-
-def _grid(extent: int, side: float, overhang: float = 0.25) -> np.ndarray:
-    """Starts of half-overlapping windows of `side` covering [0, extent), the first and last
-    reaching `overhang` times the side past the ends (a person cut by the image edge then lies
-    inside a window, not on its border)."""
-    lo, hi = -overhang * side, extent - (1.0 - overhang) * side
-    if hi <= lo:
-        return np.array([0.5 * (extent - side)])
-    n = int(np.ceil((hi - lo) / (0.5 * side))) + 1
-    return np.linspace(lo, hi, n)
-
-
-class SegmentationProposer:
-    """MediaPipe Selfie Segmentation (general model) on the whole image; a box per person-mask
-    blob (connected component of the mask above 0.5 with at least `min_area` of the image).
-
-    The frame is letterboxed into a fixed square first, so the graph never sees a size change.
-    """
-
-    #: side of the letterboxed square the segmentation graph sees [px]
-    SIDE = 512
-
-    def __init__(self, min_area: float = 2e-4) -> None:
-        import mediapipe as mp  # heavy (~1 s); only detectors that run it import it
-
-        self._segment = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        self.min_area = min_area
-
-    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
-        h, w = rgb.shape[:2]
-        u0, v0, side = crop_square(np.array([0.0, 0.0, w, h]), 0.0)
-        res = self._segment.process(crop_image(rgb, (u0, v0, side), self.SIDE))
-        labels, n = ndimage.label(np.asarray(res.segmentation_mask) > 0.5)
-        scale = side / self.SIDE
-        boxes = []
-        for k, found in enumerate(ndimage.find_objects(labels), start=1):
-            if found is None or (labels[found] == k).sum() < self.min_area * self.SIDE ** 2:
-                continue
-            rows, cols = found
-            boxes.append(np.array([u0 + cols.start * scale, v0 + rows.start * scale,
-                                   u0 + cols.stop * scale, v0 + rows.stop * scale]))
-        return boxes
-
-    def close(self) -> None:
-        self._segment.close()
-
-
-class FaceProposer:
-    """MediaPipe full-range face detection; a body-sized box below each face.
-
-    The frame is letterboxed into a fixed square first, so the graph never sees a size change.
-    """
-
-    #: side of the letterboxed square the face graph sees [px]
-    SIDE = 640
-
-    def __init__(self, min_score: float = 0.5) -> None:
-        import mediapipe as mp  # heavy (~1 s); only detectors that run it import it
-
-        self._faces = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_score)
-
-    def __call__(self, rgb: np.ndarray) -> list[np.ndarray]:
-        h, w = rgb.shape[:2]
-        square = crop_square(np.array([0.0, 0.0, w, h]), 0.0)
-        res = self._faces.process(crop_image(rgb, square, self.SIDE))
-        u0, v0, side = square
-        boxes = []
-        for det in res.detections or []:
-            b = det.location_data.relative_bounding_box
-            fx, fy = u0 + b.xmin * side, v0 + b.ymin * side
-            fw, fh = b.width * side, b.height * side
-            cx = fx + 0.5 * fw
-            # a standing adult is ~7.5 face heights tall, ~2 wide at the shoulders
-            boxes.append(np.array([cx - 2.0 * fh, fy - 0.5 * fh, cx + 2.0 * fh, fy + 7.5 * fh]))
-        return boxes
-
-    def close(self) -> None:
-        self._faces.close()
 
 
 # -- the detector --------------------------------------------------------------------------------
@@ -667,7 +369,7 @@ class TopDownPoseDetector:
             person = self._pose_on(rgb, proposal, hide if hide.any() else None)
             if person is None or person.score < self.config.min_score:
                 continue
-            found = self._merge(found, person)
+            found = self._merge(found, _feet_on_floor(person, proposal))
             if person.mask is not None:
                 taken |= person.mask if band is None else person.mask & band
         return found
@@ -700,7 +402,8 @@ class TopDownPoseDetector:
         if method == "depth":
             if frame is None or frame.depth is None:
                 return []
-            return depth_proposals(frame.depth, frame.camera, self.config)
+            return depth_proposals(frame.depth, frame.camera, self.config.depth,
+                                   self.config.crop_padding)
         if method == "yolo":
             if self._yolo is None:
                 return []

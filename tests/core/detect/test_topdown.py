@@ -8,9 +8,10 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 
 from scorehoi_node.core.config import PipelineConfig
-from scorehoi_node.core.detect.topdown import (TopDownConfig, TopDownPoseDetector, crop_image,
-                                               crop_square, depth_proposals, paste_mask,
-                                               tile_boxes)
+from scorehoi_node.core.detect.crops import crop_image, crop_square, paste_mask
+from scorehoi_node.core.detect.person_proposals import (DepthProposalConfig, depth_proposals,
+                                                        tile_boxes)
+from scorehoi_node.core.detect.topdown import TopDownConfig, TopDownPoseDetector
 from scorehoi_node.core.detect.tracking import box_iou
 from scorehoi_node.core.types import CameraIntrinsics, Frame
 from tests.conftest import _ultralytics_asset
@@ -234,7 +235,7 @@ def test_depth_proposals_are_the_people_standing_on_the_floor_not_the_wall():
     depth[(depth >= 7.0) & (camera.backproject(  # the wall ends 2 m above the floor
         np.stack(np.meshgrid(np.arange(640) + 0.5, np.arange(480) + 0.5), -1).reshape(-1, 2),
         np.full(640 * 480, 7.0))[:, 1].reshape(480, 640) < 1.2 - 2.0)] = np.nan
-    proposals = depth_proposals(depth, camera, TopDownConfig())
+    proposals = depth_proposals(depth, camera, DepthProposalConfig(), padding=0.15)
     assert len(proposals) == 2, "the people only: not the stool, not the flat wall"
     for (x, z, width, height), prop in zip(pillars[:2], proposals):  # nearest first
         corners = np.array([[x - width / 2, 1.2 - height, z], [x + width / 2, 1.2, z]])
