@@ -96,9 +96,10 @@ def subsampled_camera(camera: CameraIntrinsics, stride: int) -> CameraIntrinsics
 
 
 def depth_proposals(depth: np.ndarray, camera: CameraIntrinsics, config: DepthProposalConfig,
-                    padding: float) -> list[Proposal]:
+                    padding: float) -> list[Proposal] | None:
     """Person-sized depth clusters standing on the floor (see the module docstring), each with
-    the depth band of its cluster; [] when no floor plane is found."""
+    the depth band of its cluster, nearest first; None when no floor plane is found (then
+    depth cannot tell where people stand)."""
     s = config.stride
     d = np.asarray(depth, np.float32)[::s, ::s]
     cam = subsampled_camera(camera, s)
@@ -108,7 +109,7 @@ def depth_proposals(depth: np.ndarray, camera: CameraIntrinsics, config: DepthPr
     floor = estimate_floor(np.where(valid, d, np.nan), cam, iterations=200, sample_size=2000,
                            refit_size=8000)
     if floor is None:
-        return []
+        return None
     v, u = np.mgrid[0:d.shape[0], 0:d.shape[1]]
     z = np.where(valid, d, 0.0).astype(np.float64)
     points = np.stack([(u + 0.5 - cam.cx) / cam.fx * z, (v + 0.5 - cam.cy) / cam.fy * z, z], -1)

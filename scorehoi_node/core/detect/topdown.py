@@ -376,34 +376,46 @@ class TopDownPoseDetector:
 
     def _propose(self, rgb: np.ndarray, frame: Frame | None, timings: _Timings
                  ) -> list[Proposal]:
+        """The proposals of this frame's methods, in `PROPOSAL_METHODS` order. Frames without
+        depth, and frames whose depth shows no floor, use `proposals_rgb`."""
         has_depth = frame is not None and frame.depth is not None
+        uses_depth = has_depth and "depth" in self.config.proposals
+        in_depth = None
+        if uses_depth:
+            t0 = _Timings.now()
+            in_depth = self._try("depth", lambda: depth_proposals(
+                frame.depth, frame.camera, self.config.depth, self.config.crop_padding))
+            timings.add("depth", t0)
+        has_depth = has_depth and (in_depth is not None or not uses_depth)
         methods = self.config.proposals if has_depth else self.config.proposals_rgb
         out: list[Proposal] = []
         for method in PROPOSAL_METHODS:
             if method not in methods:
                 continue
+            if method == "depth":
+                out += in_depth or []
+                continue
             t0 = _Timings.now()
-            try:
-                boxes = self._boxes(method, rgb, frame)
-            except Exception as e:  # noqa: BLE001 - one frame's failure must not stop the next
-                self._recovered(method, e)
-                boxes = []
+            boxes = self._try(method, lambda: self._boxes(method, rgb)) or []
             pad = 0.0 if method == "tiles" else self.config.crop_padding
-            out += [b if isinstance(b, Proposal) else Proposal(box=b, method=method, padding=pad)
-                    for b in boxes]
+            out += [Proposal(box=b, method=method, padding=pad) for b in boxes]
             timings.add(method, t0)
         return out
 
-    def _boxes(self, method: str, rgb: np.ndarray, frame: Frame | None
-               ) -> list[np.ndarray | Proposal]:
+    def _try(self, method: str, propose):
+        """`propose()`, or None (counted in `recoveries`) when it raises: one frame's failure
+        must not stop the next."""
+        try:
+            return propose()
+        except Exception as e:  # noqa: BLE001
+            self._recovered(method, e)
+            return None
+
+    def _boxes(self, method: str, rgb: np.ndarray) -> list[np.ndarray]:
+        """Boxes of an image-only proposal method."""
         h, w = rgb.shape[:2]
         if method == "tracks":
             return [box + step for box, step in self._tracks]
-        if method == "depth":
-            if frame is None or frame.depth is None:
-                return []
-            return depth_proposals(frame.depth, frame.camera, self.config.depth,
-                                   self.config.crop_padding)
         if method == "yolo":
             if self._yolo is None:
                 return []

@@ -119,6 +119,16 @@ def test_resolution_changes_are_all_answered(person_640x480, detector):
     assert detector.recoveries == 0
 
 
+def test_depth_without_a_floor_falls_back_to_the_image_proposals(person_640x480, detector):
+    """A depth image that shows no floor (here: a flat wall 3 m ahead) cannot say where people
+    stand; the frame is searched like one without depth."""
+    camera = CameraIntrinsics.from_fov(640, 480, 60.0)
+    frame = Frame(rgb=person_640x480, camera=camera, depth=np.full((480, 640), 3.0, np.float32))
+    out = detector(frame.rgb, frame)
+    assert len(out.persons) >= 1
+    assert {p.method for p in detector.proposals} == {"tiles"}
+
+
 def test_an_error_on_one_frame_does_not_silence_the_next(person_640x480, detector):
     pose = detector._pose
     real = pose._pose.process
