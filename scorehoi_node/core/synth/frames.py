@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from scorehoi_node.core.synth.render import Lighting, Renderer, RenderMesh
 from scorehoi_node.core.synth.scene import HOIScene
 from scorehoi_node.core.types import (CameraIntrinsics, Contact, HumanEstimate, Interaction,
                                       ObjectEstimate)
+
+if TYPE_CHECKING:
+    from scorehoi_node.core.synth.crowd_frames import PersonGT
 
 #: instance-mask values
 PERSON_ID, OBJECT_ID = 1, 2
@@ -278,16 +282,18 @@ def _frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray
         floor_plane=gt.floor_plane, contacts=contacts, penetration_depth=penetration)
 
 
-def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate, pose: CameraPose,
+def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate | None, pose: CameraPose,
                           context: SynthContext) -> tuple[tuple[Contact, ...], float]:
     """Contacts of the scene's GT contact vertices and the penetration depth, camera frame.
 
     Object point: p - sdf(p) * ∇sdf(p) / |∇sdf(p)| in the template frame (the nearest surface
     point of the SDF), normal: ∇sdf / |∇sdf| (outward). Penetration: the largest depth of any
-    body vertex inside the object (0 when none).
+    body vertex inside the object (0 when none). No object (`template` None): ((), 0.0).
     """
     import torch
 
+    if template is None:
+        return (), 0.0
     R_o = scene.object_rotmat.astype(np.float64)
     t_o = scene.object_transl.astype(np.float64)
     local = (scene.human_vertices.astype(np.float64) - t_o) @ R_o  # world -> template frame
@@ -321,10 +327,12 @@ def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate, pose: Camer
     return contacts, penetration
 
 
-def ground_truth_interaction(frame: SynthFrame, context: SynthContext,
+def ground_truth_interaction(frame: "SynthFrame | PersonGT", context: SynthContext,
                              track_id: int = 1) -> Interaction:
-    """The frame's ground truth as a pipeline `Interaction` (camera frame; local joint
-    rotations with the root's = camera-frame root rotation; refinement "ground_truth")."""
+    """The ground truth of a frame's person (a `SynthFrame`, or one person of a crowd frame,
+    `crowd_frames.PersonGT`: both carry the same camera-frame fields) as a pipeline
+    `Interaction` (camera frame; local joint rotations with the root's = camera-frame root
+    rotation; no object when the scene has none; refinement "ground_truth")."""
     scene = frame.scene
     rotations = np.concatenate([frame.root_rotmat[None].astype(np.float64),
                                 scene.body_pose_rotmat.astype(np.float64)])
@@ -333,11 +341,13 @@ def ground_truth_interaction(frame: SynthFrame, context: SynthContext,
         joint_rotations=rotations, joint_positions=frame.human_joints.astype(np.float64),
         shape=scene.shape.astype(np.float64), confidence=1.0,
         vertices=frame.human_vertices.astype(np.float64), faces=context.faces)
-    template = context.library.by_id(scene.object_id)
-    obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
-                         rotation=frame.object_rotmat.astype(np.float64),
-                         translation=frame.object_transl.astype(np.float64),
-                         extent=template.extent.astype(np.float64), confidence=1.0)
+    obj = None
+    if scene.has_object:
+        template = context.library.by_id(scene.object_id)
+        obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
+                             rotation=frame.object_rotmat.astype(np.float64),
+                             translation=frame.object_transl.astype(np.float64),
+                             extent=template.extent.astype(np.float64), confidence=1.0)
     return Interaction(track_id=track_id, human=human, obj=obj, contacts=list(frame.contacts),
                        penetration_depth=frame.penetration_depth, refinement=GROUND_TRUTH)
 
