@@ -68,7 +68,7 @@ def ground_truth_msg(frame: SynthFrame | CrowdFrame, context: SynthContext,
     """The frame's GT as a HumanObjectInteractionArray (camera frame, `header`): one
     interaction per person."""
     if isinstance(frame, CrowdFrame):
-        inters = [ground_truth_interaction(p, context, p.track_id) for p in frame.people]
+        inters = [ground_truth_interaction(p.frame, context, p.track_id) for p in frame.people]
     else:
         inters = [ground_truth_interaction(frame, context)]
     return HumanObjectInteractionArray(header=header,

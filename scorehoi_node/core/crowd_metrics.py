@@ -32,7 +32,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from scorehoi_node.core.detect.tracking import box_iou
 from scorehoi_node.core.types import CameraIntrinsics
+
+__all__ = ["HEIGHT_BINS_PX", "COSTS", "MatchConfig", "PeopleMatch", "FramePeople", "box_iou",
+           "box_height", "cost_matrix", "height_bin", "height_bin_labels", "match_frame",
+           "match_people", "person_box", "summarise_people"]
 
 #: bin edges of person height [px] (640x480 images): < 100, 100-150, 150-250, > 250
 HEIGHT_BINS_PX = (100.0, 150.0, 250.0)
@@ -68,18 +73,6 @@ def person_box(points_cam: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
 def box_height(boxes: np.ndarray) -> np.ndarray:
     """(N,) heights [px] of (N, 4) xyxy boxes."""
     return np.asarray(boxes, np.float64).reshape(-1, 4) @ np.array([0.0, -1.0, 0.0, 1.0])
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, M) IoU of (N, 4) and (M, 4) xyxy boxes (0 where a box has no area)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=2)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0.0, None), axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 @dataclass(frozen=True)

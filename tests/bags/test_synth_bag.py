@@ -125,13 +125,13 @@ def test_crowd_bag_has_every_person_and_the_instance_masks(crowd_written):
         assert len({g.track_id for g in msg.interactions}) == len(frame.people) >= 3
         for i, (g, p) in enumerate(zip(msg.interactions, frame.people, strict=True)):
             joints = np.array([[q.x, q.y, q.z] for q in g.joint_positions])
-            assert np.allclose(joints, p.human_joints, atol=1e-5)
+            assert np.allclose(joints, p.frame.human_joints, atol=1e-5)
             assert g.has_object == p.scene.has_object
-            assert len(g.contacts) == len(p.contacts) == int(p.scene.contact_labels.sum())
+            assert len(g.contacts) == len(p.frame.contacts) == int(p.scene.contact_labels.sum())
             if g.has_object:
                 assert g.object_template == p.scene.object_id
                 q = g.object_pose.position
-                assert np.allclose([q.x, q.y, q.z], p.object_transl, atol=1e-5)
+                assert np.allclose([q.x, q.y, q.z], p.frame.object_transl, atol=1e-5)
             else:
                 assert g.object_template == "" and not g.contacts
             # the person's visible pixels lie inside the box of their projected GT mesh

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,11 +26,11 @@ from scorehoi_node.core.crowd_metrics import height_bin, height_bin_labels, pers
 from scorehoi_node.core.synth.appearance import body_colors, floor_mesh, object_colors, wall_mesh
 from scorehoi_node.core.synth.camera import CameraPose
 from scorehoi_node.core.synth.crowd import CrowdGenerator, CrowdScene, CrowdSequence
-from scorehoi_node.core.synth.frames import (BACKGROUND, SynthContext, _to_camera,
-                                             camera_ground_truth, ground_truth_contacts)
-from scorehoi_node.core.synth.render import Lighting, Renderer, RenderMesh
+from scorehoi_node.core.synth.frames import (BACKGROUND, OBJECT_ID, PERSON_ID, SynthContext,
+                                             SynthFrame, SynthView, assemble_frame)
+from scorehoi_node.core.synth.render import Lighting, Renderer, RenderMesh, RenderOutput
 from scorehoi_node.core.synth.scene import HOIScene
-from scorehoi_node.core.types import CameraIntrinsics, Contact
+from scorehoi_node.core.types import CameraIntrinsics
 
 #: a person counts as occluded when others hide at least this share of their silhouette
 OCCLUDED_SHARE = 0.10
@@ -50,63 +50,46 @@ def object_instance(i: int) -> int:
 
 @dataclass(frozen=True)
 class CrowdView:
-    """What stays fixed over a crowd sequence besides the people.
+    """What stays fixed over a crowd sequence besides the people's motion.
 
     Attributes:
-        camera: intrinsics.
-        pose: world -> camera transform.
-        lighting: key / fill / ambient light.
-        background: floor and wall meshes (instance 0).
-        human_colors: per person, (V, 3) uint8 body vertex colours.
-        object_colors: per person, (Vo, 3) uint8 object vertex colours ((0, 3) without object).
+        views: one `SynthView` per person (in `CrowdScene.people` order): the sequence's
+            camera, light, floor and wall, shared by all, and the person's own colours
+            (object colours (0, 3) without an object).
     """
 
-    camera: CameraIntrinsics
-    pose: CameraPose
-    lighting: Lighting
-    background: tuple[RenderMesh, ...]
-    human_colors: tuple[np.ndarray, ...]
-    object_colors: tuple[np.ndarray, ...]
+    views: tuple[SynthView, ...]
+
+    @property
+    def camera(self) -> CameraIntrinsics:
+        return self.views[0].camera
+
+    @property
+    def pose(self) -> CameraPose:
+        return self.views[0].pose
 
 
 @dataclass(frozen=True)
 class PersonGT:
-    """One person of a crowd frame: ground truth in the camera optical frame (metres) and how
-    the person appears in the image. Field names match `SynthFrame`'s ground truth, so
-    `frames.ground_truth_interaction` converts either.
+    """One person of a crowd frame: ground truth and how the person appears in the image.
 
     Attributes:
         track_id: the person's id, the same in every frame of the sequence.
-        scene: the person's world-frame scene (`sequence` / `frame_index` of the crowd frame).
-        human_vertices: (V, 3) float32 body mesh.
-        human_joints: (J, 3) float32 joint positions; joint 0 = pelvis.
-        root_rotmat: (3, 3) float32 body frame -> camera frame rotation (about the pelvis).
-        root_transl: (3,) float32 the body model's translation in the camera frame.
-        object_rotmat: (3, 3) float32 template frame -> camera frame (identity without object).
-        object_transl: (3,) float32 template origin (zero without object).
-        object_vertices: (Vo, 3) float32 posed template vertices ((0, 3) without object).
-        contacts: ground-truth contacts with the person's own object.
-        penetration_depth: largest depth of a body vertex inside the own object [m].
-        instance_id: the person's value in the instance mask (`person_instance`).
+        frame: the crowd frame as this person's single-person `SynthFrame`: the same RGB and
+            depth, the mask with this person as `PERSON_ID` and their object as `OBJECT_ID`
+            (everything else 0), and this person's ground truth in the camera frame (contacts
+            with their own object; without an object: no contacts, penetration 0).
+        instance_id: the person's value in the crowd frame's mask (`person_instance`).
         object_instance_id: their object's value (`object_instance`; unused without object).
         box: (4,) float64 amodal box (u0, v0, u1, v1) of the projected body mesh [px].
         amodal_pixels: pixels of the person's silhouette rendered alone.
-        visible_pixels: pixels where the person is visible in the frame.
+        visible_pixels: pixels where the person is visible in the crowd frame.
         occlusion: share of the amodal silhouette covered by other people or their objects.
         own_object_occlusion: share covered by the person's own object.
     """
 
     track_id: int
-    scene: HOIScene
-    human_vertices: np.ndarray
-    human_joints: np.ndarray
-    root_rotmat: np.ndarray
-    root_transl: np.ndarray
-    object_rotmat: np.ndarray
-    object_transl: np.ndarray
-    object_vertices: np.ndarray
-    contacts: tuple[Contact, ...]
-    penetration_depth: float
+    frame: SynthFrame
     instance_id: int
     object_instance_id: int
     box: np.ndarray
@@ -114,6 +97,11 @@ class PersonGT:
     visible_pixels: int
     occlusion: float
     own_object_occlusion: float
+
+    @property
+    def scene(self) -> HOIScene:
+        """The person's world-frame scene."""
+        return self.frame.scene
 
     @property
     def height_px(self) -> float:
@@ -158,15 +146,16 @@ def sample_crowd_view(sequence: CrowdSequence, rng: np.random.Generator,
     lighting = Lighting.sample(rng)
     floor = floor_mesh(rng, center=points.mean(axis=0))
     wall = wall_mesh(rng, sequence.pose.position, points)
-    humans, objects = [], []
+    views = []
     for person in first:
-        humans.append(body_colors(context.parts, rng))
+        body = body_colors(context.parts, rng)
         n = len(person.object_vertices)
-        objects.append(object_colors(person.object_id, n, rng) if person.has_object
-                       else np.zeros((0, 3), np.uint8))
-    return CrowdView(camera=sequence.camera, pose=sequence.pose, lighting=lighting,
-                     background=(floor, wall), human_colors=tuple(humans),
-                     object_colors=tuple(objects))
+        views.append(SynthView(
+            camera=sequence.camera, pose=sequence.pose, lighting=lighting,
+            background=(floor, wall), human_colors=body,
+            object_colors=object_colors(person.object_id, n, rng) if person.has_object
+            else np.zeros((0, 3), np.uint8)))
+    return CrowdView(tuple(views))
 
 
 def render_crowd_frame(scene: CrowdScene, view: CrowdView, renderer: Renderer,
@@ -174,47 +163,43 @@ def render_crowd_frame(scene: CrowdScene, view: CrowdView, renderer: Renderer,
     """Render every person and object of `scene` and express each person's ground truth in
     the camera frame."""
     meshes = []
-    for i, person in enumerate(scene.people):
+    for i, (person, look) in enumerate(zip(scene.people, view.views, strict=True)):
         meshes.append(RenderMesh(vertices=person.human_vertices, faces=context.faces,
-                                 colors=view.human_colors[i], instance_id=person_instance(i),
+                                 colors=look.human_colors, instance_id=person_instance(i),
                                  smooth=True))
         if person.has_object:
             faces = context.library.by_id(person.object_id).faces
             meshes.append(RenderMesh(vertices=person.object_vertices, faces=faces,
-                                     colors=view.object_colors[i],
-                                     instance_id=object_instance(i), smooth=len(faces) > 200))
+                                     colors=look.object_colors, instance_id=object_instance(i),
+                                     smooth=len(faces) > 200))
     ids = tuple(person_instance(i) for i in range(len(scene.people)))
-    out = renderer.render([*meshes, *view.background], view.camera, view.pose, view.lighting,
-                          background=BACKGROUND, amodal=ids)
-    people = tuple(_person_gt(scene, i, view, out.instances, out.amodal[person_instance(i)],
-                              context) for i in range(len(scene.people)))
-    return CrowdFrame(rgb=out.rgb, depth=out.depth, mask=out.instances, camera=view.camera,
-                      pose=view.pose, floor_plane=view.pose.floor_plane().astype(np.float32),
+    first = view.views[0]
+    out = renderer.render([*meshes, *first.background], first.camera, first.pose,
+                          first.lighting, background=BACKGROUND, amodal=ids)
+    people = tuple(_person_gt(scene, i, view.views[i], out, context)
+                   for i in range(len(scene.people)))
+    return CrowdFrame(rgb=out.rgb, depth=out.depth, mask=out.instances, camera=first.camera,
+                      pose=first.pose, floor_plane=first.pose.floor_plane().astype(np.float32),
                       people=people, sequence=scene.sequence, frame_index=scene.frame_index)
 
 
-def _person_gt(scene: CrowdScene, i: int, view: CrowdView, instances: np.ndarray,
-               amodal: np.ndarray, context: SynthContext) -> PersonGT:
-    person = scene.people[i]
-    pose = view.pose
-    gt = camera_ground_truth(person, pose)
-    template = context.library.by_id(person.object_id) if person.has_object else None
-    contacts, penetration = ground_truth_contacts(person, template, pose, context)
-    human_vertices = _to_camera(pose, person.human_vertices)
+def _person_gt(scene: CrowdScene, i: int, view: SynthView, out: RenderOutput,
+               context: SynthContext) -> PersonGT:
+    person = replace(scene.people[i], sequence=scene.sequence, frame_index=scene.frame_index)
     own = (person_instance(i), object_instance(i))
-    covered = instances[amodal]
+    mask = np.zeros_like(out.instances)
+    mask[out.instances == own[0]] = PERSON_ID
+    mask[out.instances == own[1]] = OBJECT_ID
+    frame = assemble_frame(person, out.rgb, out.depth, mask, view, context)
+    amodal = out.amodal[own[0]]
+    covered = out.instances[amodal]
     area = int(amodal.sum())
     by_others = int(np.count_nonzero((covered != 0) & ~np.isin(covered, own)))
     by_own_object = int(np.count_nonzero(covered == own[1]))
     return PersonGT(
-        track_id=scene.track_ids[i], scene=person, human_vertices=human_vertices,
-        human_joints=gt.human_joints, root_rotmat=gt.root_rotmat, root_transl=gt.root_transl,
-        object_rotmat=gt.object_rotmat if template else np.eye(3, dtype=np.float32),
-        object_transl=gt.object_transl if template else np.zeros(3, np.float32),
-        object_vertices=_to_camera(pose, person.object_vertices).reshape(-1, 3),
-        contacts=contacts, penetration_depth=penetration, instance_id=own[0],
-        object_instance_id=own[1], box=person_box(human_vertices, view.camera),
-        amodal_pixels=area, visible_pixels=int(np.count_nonzero(covered == own[0])),
+        track_id=scene.track_ids[i], frame=frame, instance_id=own[0], object_instance_id=own[1],
+        box=person_box(frame.human_vertices, view.camera), amodal_pixels=area,
+        visible_pixels=int(np.count_nonzero(covered == own[0])),
         occlusion=by_others / area if area else 0.0,
         own_object_occlusion=by_own_object / area if area else 0.0)
 

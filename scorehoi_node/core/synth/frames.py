@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,9 +26,6 @@ from scorehoi_node.core.synth.render import Lighting, Renderer, RenderMesh
 from scorehoi_node.core.synth.scene import HOIScene
 from scorehoi_node.core.types import (CameraIntrinsics, Contact, HumanEstimate, Interaction,
                                       ObjectEstimate)
-
-if TYPE_CHECKING:
-    from scorehoi_node.core.synth.crowd_frames import PersonGT
 
 #: instance-mask values
 PERSON_ID, OBJECT_ID = 1, 2
@@ -222,7 +218,7 @@ def render_frame(scene: HOIScene, rng: np.random.Generator, renderer: Renderer,
         *view.background,
     ]
     out = renderer.render(meshes, view.camera, view.pose, view.lighting, background=BACKGROUND)
-    return _frame(scene, out.rgb, out.depth, out.instances, view, template, context)
+    return assemble_frame(scene, out.rgb, out.depth, out.instances, view, context)
 
 
 @dataclass(frozen=True)
@@ -268,9 +264,12 @@ def _to_camera(pose: CameraPose, points_world: np.ndarray) -> np.ndarray:
     return pose.to_camera(np.asarray(points_world, np.float64)).astype(np.float32)
 
 
-def _frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray,
-           view: SynthView, template: ObjectTemplate, context: SynthContext) -> SynthFrame:
+def assemble_frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray,
+                   view: SynthView, context: SynthContext) -> SynthFrame:
+    """The `SynthFrame` of a rendered scene: its images (`mask` with `PERSON_ID` /
+    `OBJECT_ID`) and its ground truth in the camera frame of `view`."""
     pose = view.pose
+    template = context.library.by_id(scene.object_id) if scene.has_object else None
     gt = camera_ground_truth(scene, pose)
     contacts, penetration = ground_truth_contacts(scene, template, pose, context)
     return SynthFrame(
@@ -327,12 +326,11 @@ def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate | None, pose
     return contacts, penetration
 
 
-def ground_truth_interaction(frame: "SynthFrame | PersonGT", context: SynthContext,
+def ground_truth_interaction(frame: SynthFrame, context: SynthContext,
                              track_id: int = 1) -> Interaction:
-    """The ground truth of a frame's person (a `SynthFrame`, or one person of a crowd frame,
-    `crowd_frames.PersonGT`: both carry the same camera-frame fields) as a pipeline
-    `Interaction` (camera frame; local joint rotations with the root's = camera-frame root
-    rotation; no object when the scene has none; refinement "ground_truth")."""
+    """The frame's ground truth as a pipeline `Interaction` (camera frame; local joint
+    rotations with the root's = camera-frame root rotation; no object when the scene has none;
+    refinement "ground_truth")."""
     scene = frame.scene
     rotations = np.concatenate([frame.root_rotmat[None].astype(np.float64),
                                 scene.body_pose_rotmat.astype(np.float64)])

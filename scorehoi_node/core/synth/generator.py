@@ -533,6 +533,14 @@ class SceneGenerator:
                 abs(obj_v[:, 1].min()) > lim.max_object_float:
             raise SceneRejected("object_not_on_floor")
         csdf = sdf[self._contact_ids]
+        return self._scene(
+            kind, prm, sk, pose, verts, seq, index,
+            object_id=tmpl.id, object_rotmat=R.astype(np.float32),
+            object_transl=np.asarray(t, np.float32), object_vertices=obj_v.astype(np.float32),
+            contact_labels=csdf <= CONTACT_GT_M, contact_distances=csdf.astype(np.float32))
+
+    def _scene(self, kind, prm, sk, pose, verts, seq, index, **obj) -> HOIScene:
+        """The validated scene: the person's pose and mesh, `obj` the object fields."""
         _, joints = sk.fk(pose)
         return HOIScene(
             interaction=kind, body_model=self.body.name,
@@ -540,10 +548,7 @@ class SceneGenerator:
             root_rotmat=pose.local[0].astype(np.float32),
             root_transl=pose.root_transl.astype(np.float32),
             human_vertices=verts.astype(np.float32), human_joints=joints.astype(np.float32),
-            object_id=tmpl.id, object_rotmat=R.astype(np.float32),
-            object_transl=np.asarray(t, np.float32), object_vertices=obj_v.astype(np.float32),
-            contact_labels=csdf <= CONTACT_GT_M, contact_distances=csdf.astype(np.float32),
-            sequence=seq, frame_index=index)
+            sequence=seq, frame_index=index, **obj)
 
     def _check_feet(self, verts: np.ndarray) -> None:
         """Feet on the floor (lowest foot vertex within `max_foot_float`), nothing below it."""
@@ -559,18 +564,12 @@ class SceneGenerator:
         if not np.isfinite(verts).all():
             raise SceneRejected("non_finite")
         self._check_feet(verts)
-        _, joints = sk.fk(pose)
         n = len(self._contact_ids)
-        return HOIScene(
-            interaction=NO_OBJECT, body_model=self.body.name,
-            body_pose_rotmat=pose.local[1:].astype(np.float32), shape=prm["shape"],
-            root_rotmat=pose.local[0].astype(np.float32),
-            root_transl=pose.root_transl.astype(np.float32),
-            human_vertices=verts.astype(np.float32), human_joints=joints.astype(np.float32),
+        return self._scene(
+            NO_OBJECT, prm, sk, pose, verts, seq, index,
             object_id="", object_rotmat=np.eye(3, dtype=np.float32),
             object_transl=np.zeros(3, np.float32), object_vertices=np.zeros((0, 3), np.float32),
-            contact_labels=np.zeros(n, bool), contact_distances=np.full(n, np.inf, np.float32),
-            sequence=seq, frame_index=index)
+            contact_labels=np.zeros(n, bool), contact_distances=np.full(n, np.inf, np.float32))
 
     def _hands_on_table(self, sk, pose, shape, tmpl, R, t, rv, top, left, fwd):
         """Both palms onto the table top (IK), then the exact gap closed vertically."""

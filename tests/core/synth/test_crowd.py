@@ -16,6 +16,7 @@ from scorehoi_node.core.crowd_metrics import height_bin, height_bin_labels, pers
 from scorehoi_node.core.synth.crowd import CrowdConfig, CrowdScene
 from scorehoi_node.core.synth.crowd_frames import (CrowdView, object_instance, person_instance,
                                                    render_crowd_frame, tally)
+from scorehoi_node.core.synth.frames import OBJECT_ID, PERSON_ID, SynthView
 from scorehoi_node.core.synth.render import Lighting, Renderer
 from scorehoi_node.core.synth.scene import NO_OBJECT, move_scene
 from scorehoi_node.core.synth.camera import look_at
@@ -121,11 +122,11 @@ def test_people_are_in_view_at_the_configured_distances(frames):
             # frame 0 is placed at the drawn distance; later frames move with the mocap
             dist = np.hypot(*(pelvis - eye)[[0, 2]])
             assert CONFIG.distance_m[0] - 0.3 <= dist <= CONFIG.distance_m[1] + 0.3
-            pts = np.concatenate([p.human_vertices, p.object_vertices]).astype(np.float64)
+            pts = np.concatenate([p.frame.human_vertices, p.frame.object_vertices]).astype(float)
             box = person_box(pts, frame.camera)
             assert box[0] >= 0 and box[1] >= 0 and box[2] <= 320 and box[3] <= 240
             assert p.height_px == pytest.approx(
-                np.ptp(frame.camera.project(p.human_vertices)[:, 1]))
+                np.ptp(frame.camera.project(p.frame.human_vertices)[:, 1]))
 
 
 def test_masks_agree_with_the_ground_truth_meshes(frames):
@@ -138,12 +139,12 @@ def test_masks_agree_with_the_ground_truth_meshes(frames):
         scene = o3d.t.geometry.RaycastingScene()
         ids = []
         for p in frame.people:
-            scene.add_triangles(o3d.core.Tensor(p.human_vertices.astype(np.float32)),
+            scene.add_triangles(o3d.core.Tensor(p.frame.human_vertices.astype(np.float32)),
                                 o3d.core.Tensor(context.faces.astype(np.uint32)))
             ids.append(p.instance_id)
             if p.scene.has_object:
                 faces = context.library.by_id(p.scene.object_id).faces
-                scene.add_triangles(o3d.core.Tensor(p.object_vertices.astype(np.float32)),
+                scene.add_triangles(o3d.core.Tensor(p.frame.object_vertices.astype(np.float32)),
                                     o3d.core.Tensor(faces.astype(np.uint32)))
                 ids.append(p.object_instance_id)
         cam = frame.camera
@@ -158,6 +159,11 @@ def test_masks_agree_with_the_ground_truth_meshes(frames):
         labelled = (expected > 0) | (frame.mask > 0)
         assert np.mean(expected[labelled] == frame.mask[labelled]) > 0.97
         for p in frame.people:
+            # the person's own single-person frame: same image, mask of this person only
+            assert np.array_equal(p.frame.mask == PERSON_ID, frame.mask == p.instance_id)
+            assert np.array_equal(p.frame.mask == OBJECT_ID, frame.mask == p.object_instance_id)
+            assert p.frame.rgb is frame.rgb and p.scene.sequence == frame.sequence
+            assert p.scene.frame_index == frame.frame_index
             assert p.visible_pixels == np.count_nonzero(frame.mask == p.instance_id)
             assert p.visible_pixels <= p.amodal_pixels
             assert p.amodal_pixels > 0
@@ -165,12 +171,12 @@ def test_masks_agree_with_the_ground_truth_meshes(frames):
 
 def _plain_view(people, camera, pose):
     """Grey people, darker objects, no floor or wall."""
-    return CrowdView(camera=camera, pose=pose, lighting=Lighting.sample(np.random.default_rng(0)),
-                     background=(),
-                     human_colors=tuple(np.full((len(p.human_vertices), 3), 150, np.uint8)
-                                        for p in people),
-                     object_colors=tuple(np.full((len(p.object_vertices), 3), 90, np.uint8)
-                                         for p in people))
+    light = Lighting.sample(np.random.default_rng(0))
+    return CrowdView(tuple(
+        SynthView(camera=camera, pose=pose, lighting=light, background=(),
+                  human_colors=np.full((len(p.human_vertices), 3), 150, np.uint8),
+                  object_colors=np.full((len(p.object_vertices), 3), 90, np.uint8))
+        for p in people))
 
 
 def test_occlusion_is_the_share_hidden_by_others():
@@ -212,15 +218,18 @@ def test_same_seed_same_frames_other_seed_differs():
         assert fa.depth.tobytes() == fb.depth.tobytes() and fa.mask.tobytes() == fb.mask.tobytes()
         for pa, pb in zip(fa.people, fb.people, strict=True):
             assert pa.track_id == pb.track_id and pa.occlusion == pb.occlusion
-            for name in ("human_vertices", "human_joints", "root_rotmat", "root_transl", "box"):
-                assert np.array_equal(getattr(pa, name), getattr(pb, name)), name
-    assert all(not np.array_equal(fa.people[0].human_vertices, fc.people[0].human_vertices)
+            assert np.array_equal(pa.box, pb.box)
+            for name in ("human_vertices", "human_joints", "root_rotmat", "root_transl"):
+                assert np.array_equal(getattr(pa.frame, name), getattr(pb.frame, name)), name
+    assert all(not np.array_equal(fa.people[0].frame.human_vertices,
+                                  fc.people[0].frame.human_vertices)
                for fa, fc in zip(a, c))
     # a sequence keeps its camera and people (track ids); they move; the next one differs
     assert np.array_equal(a[0].pose.R, a[1].pose.R) and np.array_equal(a[0].camera.K, a[1].camera.K)
     assert [p.track_id for p in a[0].people] == [p.track_id for p in a[1].people] == [1, 2]
     assert [p.track_id for p in a[2].people] == [3, 4]
-    assert not np.array_equal(a[0].people[0].human_vertices, a[1].people[0].human_vertices)
+    assert not np.array_equal(a[0].people[0].scene.human_vertices,
+                              a[1].people[0].scene.human_vertices)
     assert not np.array_equal(a[1].pose.R, a[2].pose.R)
     assert gen.stats["people_2"] == 2
 
@@ -231,7 +240,8 @@ def test_people_without_objects_and_with(frames):
     for f in frames:
         for p in f.people:
             if p.scene.interaction == NO_OBJECT:
-                assert not p.scene.has_object and p.contacts == () and len(p.object_vertices) == 0
+                assert not p.scene.has_object and p.frame.contacts == ()
+                assert len(p.frame.object_vertices) == 0 and p.frame.penetration_depth == 0.0
                 assert np.isinf(p.scene.contact_distances).all()
                 assert not np.any(f.mask == p.object_instance_id)
             else:
