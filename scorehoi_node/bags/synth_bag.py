@@ -130,6 +130,8 @@ class CrowdBagInfo:
         seed: the stream's seed.
         config: the crowd distribution.
         seconds: wall time of drawing, rendering and writing (setup excluded) [s].
+        cpu_s: CPU time of this process over the same span (all its threads) [s]; on a shared
+            machine the load-independent cost.
         setup_s: wall time of loading the body model, objects and renderer [s].
         bytes: size of the bag directory on disk.
         tally: `CrowdTally.summary()` of the frames (people, heights, occlusion, ...).
@@ -141,6 +143,7 @@ class CrowdBagInfo:
     seed: int
     config: CrowdConfig
     seconds: float
+    cpu_s: float
     setup_s: float
     bytes: int
     tally: dict
@@ -151,7 +154,9 @@ class CrowdBagInfo:
         n = max(self.frames, 1)
         return {"bag": str(self.path), "frames": self.frames, "seed": self.seed,
                 "topics": [*TOPICS, INSTANCES_TOPIC], "seconds": round(self.seconds, 2),
-                "setup_s": round(self.setup_s, 2), "s_per_frame": round(self.seconds / n, 3),
+                "cpu_s": round(self.cpu_s, 2), "setup_s": round(self.setup_s, 2),
+                "s_per_frame": round(self.seconds / n, 3),
+                "cpu_s_per_frame": round(self.cpu_s / n, 3),
                 "mb_per_frame": round(self.bytes / n / 1e6, 3), "crowd": self.tally,
                 "rejections": self.rejections, "config": _config_dict(self.config)}
 
@@ -190,16 +195,17 @@ def write_crowd_bag(out_dir: str | Path, n_frames: int, seed: int,
             if on_frame is not None:
                 on_frame(frame)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         info = write_synth_bag(out_dir, counted(), context, fps=fps, storage=storage,
                                instances=True)
     finally:
         renderer.close()
-    seconds = time.perf_counter() - t0
+    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     size = sum(f.stat().st_size for f in Path(out_dir).rglob("*") if f.is_file())
     counts = Counter({f"crowd_{k}": v for k, v in generator.stats.items()})
     counts.update({f"person_{k}": v for k, v in generator.generator.stats.items()})
     return CrowdBagInfo(path=info.path, frames=info.frames, seed=seed, config=config,
-                        seconds=seconds, setup_s=setup_s, bytes=size, tally=tally.summary(),
+                        seconds=seconds, cpu_s=cpu_s, setup_s=setup_s, bytes=size,
+                        tally=tally.summary(),
                         rejections=dict(sorted(counts.items())))

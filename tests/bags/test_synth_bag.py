@@ -158,6 +158,7 @@ def test_write_crowd_bag_reports_what_it_wrote(tmp_path):
     assert sum(s["crowd"]["height_px"].values()) == 6
     assert s["rejections"]["crowd_people_2"] == 2 and s["rejections"]["person_accepted_none"] == 4
     assert s["mb_per_frame"] == pytest.approx(info.bytes / 3 / 1e6, abs=1e-3)
+    assert 0 < info.cpu_s and s["cpu_s_per_frame"] == pytest.approx(info.cpu_s / 3, abs=1e-3)
     assert info.bytes > 3 * 160 * 120 * 7  # rgb + depth + mask per frame
     topics = bag_topics(info.path)
     assert set(topics) == {*TOPICS, INSTANCES_TOPIC}
