@@ -17,7 +17,9 @@ the lowest total cost, wins. Costs (`MatchConfig.cost`):
   predictions, where 3D position is the quantity of interest.
 
 Rates: `found` = matched / ground-truth people (recall); `spurious` = unmatched predictions /
-predictions (1 - precision). Missed people are binned by their ground-truth height, spurious
+predictions (1 - precision). Objects of matched people: `match_objects` pairs predicted with
+ground-truth objects (box-centre distance relative to the true box), `object_assignment` says
+per matched pair whether the person got their own object. Missed people are binned by their ground-truth height, spurious
 predictions by their own box height. Height in pixels = the vertical extent of the person's
 amodal box (`HEIGHT_BINS_PX`).
 
@@ -35,9 +37,10 @@ from scipy.optimize import linear_sum_assignment
 from scorehoi_node.core.detect.tracking import box_iou
 from scorehoi_node.core.types import CameraIntrinsics
 
-__all__ = ["HEIGHT_BINS_PX", "COSTS", "MatchConfig", "PeopleMatch", "FramePeople", "box_iou",
-           "box_height", "cost_matrix", "height_bin", "height_bin_labels", "match_frame",
-           "match_people", "person_box", "summarise_people"]
+__all__ = ["HEIGHT_BINS_PX", "COSTS", "OBJECT_OUTCOMES", "MatchConfig", "PeopleMatch",
+           "FramePeople", "box_iou", "box_height", "cost_matrix", "height_bin",
+           "height_bin_labels", "match_frame", "match_objects", "match_people",
+           "object_assignment", "person_box", "summarise_people"]
 
 #: bin edges of person height [px] (640x480 images): < 100, 100-150, 150-250, > 250
 HEIGHT_BINS_PX = (100.0, 150.0, 250.0)
@@ -232,3 +235,55 @@ def summarise_people(frames: Iterable[FramePeople], edges: Sequence[float] = HEI
     return {"frames": n_frames, "overall": _rates(*map(int, total)),
             "by_height_px": {b: _rates(*map(int, c)) for b, c in by_h.items()},
             "by_people": {n: _rates(*map(int, by_n[n])) for n in sorted(by_n)}}
+
+
+#: outcomes of a matched pair of people for their objects (`object_assignment`)
+OBJECT_OUTCOMES = ("right", "wrong", "missing", "extra", "none")
+
+
+def match_objects(gt_boxes: np.ndarray, pred_boxes: np.ndarray,
+                  max_distance: float = 0.5) -> PeopleMatch:
+    """One-to-one matching of predicted to ground-truth objects in one frame by the distance of
+    their image box centres relative to the ground-truth box diagonal (scale free, like the
+    people's IoU; objects are too small for IoU to survive a few pixels of error), gated at
+    `max_distance` diagonals. Same return type as people (`pairs` = (prediction, truth))."""
+    gt = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    pred = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
+    centre = lambda b: 0.5 * (b[:, :2] + b[:, 2:])  # noqa: E731
+    diag = np.linalg.norm(gt[:, 2:] - gt[:, :2], axis=1)
+    dist = np.linalg.norm(centre(pred)[:, None] - centre(gt)[None], axis=2)
+    cost = dist / np.where(diag > 0, diag, np.inf)[None]
+    return match_people(cost, cost <= max_distance)
+
+
+def object_assignment(people: PeopleMatch, objects: PeopleMatch, gt_owner: np.ndarray,
+                      pred_owner: np.ndarray) -> dict[str, int]:
+    """Whether each matched person got the right object.
+
+    Args:
+        people: the frame's people matching (`match_frame(...).match`).
+        objects: the frame's object matching (`match_objects`).
+        gt_owner: (O_gt,) index of the ground-truth person each ground-truth object belongs to.
+        pred_owner: (O_pred,) index of the predicted person each predicted object is given to
+            (an object given to nobody is not counted here).
+
+    Returns counts of `OBJECT_OUTCOMES` over the matched pairs (prediction p, truth g):
+    "right" p holds the prediction of g's object; "wrong" p holds an object that is not g's
+    (another person's, or none of the truth's) while g has one; "missing" g has an object, p
+    none; "extra" p has an object, g none; "none" neither has one.
+    """
+    gt_owner = np.asarray(gt_owner, np.int64).reshape(-1)
+    pred_owner = np.asarray(pred_owner, np.int64).reshape(-1)
+    truth_of = dict(zip(objects.pairs[:, 0].tolist(), objects.pairs[:, 1].tolist()))
+    counts = dict.fromkeys(OBJECT_OUTCOMES, 0)
+    for p, g in people.pairs.tolist():
+        held = np.flatnonzero(pred_owner == p).tolist()
+        owned = set(np.flatnonzero(gt_owner == g).tolist())
+        if not held:
+            counts["missing" if owned else "none"] += 1
+        elif not owned:
+            counts["extra"] += 1
+        else:
+            right = any(truth_of.get(o) in owned for o in held)
+            counts["right" if right else "wrong"] += 1
+    return counts

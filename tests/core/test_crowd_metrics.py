@@ -9,7 +9,8 @@ import pytest
 
 from scorehoi_node.core.crowd_metrics import (FramePeople, MatchConfig, PeopleMatch, box_height,
                                               box_iou, height_bin, height_bin_labels, match_frame,
-                                              match_people, person_box, summarise_people)
+                                              match_objects, match_people, object_assignment,
+                                              person_box, summarise_people)
 from scorehoi_node.core.types import CameraIntrinsics
 
 
@@ -132,3 +133,25 @@ def test_summary_by_height_and_by_number_of_people():
     assert (n[2]["gt"], n[2]["found"], n[2]["spurious"]) == (4, 4, 1)
     assert n[3]["found_rate"] == pytest.approx(1 / 3) and n[3]["spurious_rate"] == 0.0
     assert math.isnan(n[0]["found_rate"]) and n[0]["spurious_rate"] == 1.0
+
+
+def test_objects_go_to_the_right_person():
+    """Two people, each with an object; the prediction swaps them for one pair, gives an
+    object to a person who has none, and forgets one."""
+    gt_obj = np.array([[0, 0, 20, 20], [100, 0, 120, 20]])     # owned by people 0 and 1
+    pred_obj = np.array([[2, 1, 22, 21], [101, 0, 121, 20], [300, 0, 310, 10]])
+    objects = match_objects(gt_obj, pred_obj)
+    assert objects.pairs.tolist() == [[0, 0], [1, 1]] and objects.spurious.tolist() == [2]
+    far = match_objects(gt_obj, np.array([[12, 12, 32, 32]]))  # centre 17 px off, diag 28 px
+    assert far.pairs.size == 0 and far.missed.tolist() == [0, 1]
+    people = PeopleMatch(np.array([[0, 0], [1, 1], [2, 2], [3, 3]]), np.zeros(4),
+                         np.zeros(0, np.int64), np.zeros(0, np.int64))
+    gt_owner = np.array([0, 1])
+    # right: pred person 0 holds gt object 0; wrong: pred person 1 holds the unmatched object;
+    # extra: person 2 (no gt object) holds gt object 1's prediction; person 3: none
+    counts = object_assignment(people, objects, gt_owner, pred_owner=np.array([0, 2, 1]))
+    assert counts == {"right": 1, "wrong": 1, "missing": 0, "extra": 1, "none": 1}
+    swapped = object_assignment(people, objects, gt_owner, pred_owner=np.array([1, 0]))
+    assert swapped == {"right": 0, "wrong": 2, "missing": 0, "extra": 0, "none": 2}
+    forgot = object_assignment(people, objects, gt_owner, pred_owner=np.array([0]))
+    assert forgot == {"right": 1, "wrong": 0, "missing": 1, "extra": 0, "none": 2}
