@@ -35,9 +35,13 @@ from std_msgs.msg import Header
 
 from scorehoi_msgs.msg import HumanObjectInteractionArray
 from scorehoi_node.bags.io import BagWriter
+from scorehoi_node.core.bodies import make_body_model
+from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.synth.crowd import CrowdConfig, CrowdGenerator
 from scorehoi_node.core.synth.crowd_frames import CrowdFrame, CrowdTally, crowd_frames
 from scorehoi_node.core.synth.frames import SynthContext, SynthFrame, ground_truth_interaction
+from scorehoi_node.core.synth.generator import SceneGenerator
+from scorehoi_node.core.synth.render import Renderer
 from scorehoi_node.ros.conversions import (depth_to_image, interaction_to_msg,
                                            intrinsics_to_camera_info, rgb_to_image)
 
@@ -173,11 +177,6 @@ def write_crowd_bag(out_dir: str | Path, n_frames: int, seed: int,
     `out_dir` (with the instance-mask topic); `on_frame` sees every frame after it is
     written (progress bars). Loads the anny body model, the object library and an offscreen
     renderer of the config's image size."""
-    from scorehoi_node.core.bodies import make_body_model
-    from scorehoi_node.core.objects import load_library
-    from scorehoi_node.core.synth.generator import SceneGenerator
-    from scorehoi_node.core.synth.render import Renderer
-
     t_setup = time.perf_counter()
     body = make_body_model("anny")
     library = load_library()

@@ -13,9 +13,11 @@ from scorehoi_node.bags.synth_bag import (DEPTH_TOPIC, FRAME_ID, GT_TOPIC, IMAGE
 from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.synth.camera import CameraSampler
+from scorehoi_node.core.synth.crowd import CrowdConfig
 from scorehoi_node.core.synth.frames import PERSON_ID, SynthContext, synth_frames
 from scorehoi_node.core.synth.render import Renderer
 from scorehoi_node.ros import conversions as conv
+from tests.core.synth.crowd_data import body_and_context, crowd_stream
 from tests.core.test_synth_frames import fixture_sequences
 
 N = 3
@@ -101,8 +103,6 @@ def test_ground_truth_message_decodes_and_lands_on_the_person(written):
 # -- crowds ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def crowd_written(tmp_path_factory):
-    from tests.core.synth.crowd_data import body_and_context, crowd_stream
-
     _, context = body_and_context()
     _, frames = crowd_stream()
     path = tmp_path_factory.mktemp("crowd") / "bag"
@@ -146,8 +146,6 @@ def test_crowd_bag_has_every_person_and_the_instance_masks(crowd_written):
 
 
 def test_write_crowd_bag_reports_what_it_wrote(tmp_path):
-    from scorehoi_node.core.synth.crowd import CrowdConfig
-
     config = CrowdConfig(min_people=2, max_people=2, no_object_fraction=1.0, seq_len=2,
                          width=160, height=120, distance_m=(2.5, 5.0))
     seen = []

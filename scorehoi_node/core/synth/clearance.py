@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import open3d as o3d
+import trimesh
 
 from scorehoi_node.core.objects import ObjectLibrary
 from scorehoi_node.core.synth.scene import HOIScene
@@ -71,8 +72,6 @@ class ClearanceChecker:
         after subdividing every triangle to edges <= `OBJECT_SPACING_M`."""
         pts = self._object_points.get(template_id)
         if pts is None:
-            import trimesh
-
             tmpl = self.library.by_id(template_id)
             pts, _ = trimesh.remesh.subdivide_to_size(tmpl.vertices.astype(np.float64),
                                                       tmpl.faces, max_edge=OBJECT_SPACING_M,

@@ -9,8 +9,10 @@ import dataclasses
 from functools import lru_cache
 
 import numpy as np
+import open3d as o3d
 import pytest
 import torch
+import trimesh
 
 from scorehoi_node.core.crowd_metrics import height_bin, height_bin_labels, person_box
 from scorehoi_node.core.synth.crowd import CrowdConfig, CrowdScene
@@ -64,8 +66,6 @@ def test_mesh_distance_helper_on_a_cube():
     """The independent exact distance and inside test: a unit cube (12 triangles, and 3072
     after subdivision, which takes the nearest-centroid path); points outside a face, an
     edge, a corner, and inside."""
-    import trimesh
-
     cube = trimesh.creation.box(extents=(1.0, 1.0, 1.0))
     pts = np.array([[0.8, 0.0, 0.0], [0.8, 0.8, 0.0], [0.8, 0.8, 0.8], [0.1, 0.2, 0.0]])
     want = [0.3, np.hypot(0.3, 0.3), np.sqrt(3) * 0.3, 0.3]
@@ -132,8 +132,6 @@ def test_people_are_in_view_at_the_configured_distances(frames):
 def test_masks_agree_with_the_ground_truth_meshes(frames):
     """Cast a ray through every pixel into all GT meshes (camera frame): the first mesh hit is
     the instance in the mask; the amodal silhouettes contain the visible ones."""
-    import open3d as o3d
-
     _, context = body_and_context()
     for frame in frames:
         scene = o3d.t.geometry.RaycastingScene()
