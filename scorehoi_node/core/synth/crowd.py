@@ -6,9 +6,10 @@ A crowd sequence is drawn as follows (world frame: metres, +Y up, floor y = 0):
 1. the number of people (`CrowdConfig.min_people`..`max_people`, weights `people_weights`);
 2. the camera: horizontal FoV, height above the floor, heading, and a look-at point in the
    middle distance (fixed for the whole sequence);
-3. per person: an interaction (`NO_OBJECT` with probability `no_object_fraction`, else one of
-   `interactions`), a validated single-person sequence from `SceneGenerator.sample_sequence`
-   (same motion and smoothness guarantees), then a placement: a distance from the camera
+3. per person: no object with probability `no_object_fraction`, else an object interaction
+   among `interactions`, redrawn on every rejected try as the single-person engine does; a
+   validated single-person sequence from `SceneGenerator.sample_sequence` (same motion and
+   smoothness guarantees), then a placement: a distance from the camera
    (`distance_m`, camera centre to the pelvis, horizontal), a bearing inside the horizontal FoV
    and a facing relative to the camera (`facing_deg`, from behind with `back_view_prob`),
    applied as a rigid motion on the floor (`scene.move_scene`). A placement is accepted when,
@@ -30,7 +31,7 @@ import numpy as np
 
 from scorehoi_node.core.synth.camera import CameraPose, look_at
 from scorehoi_node.core.synth.clearance import MIN_GAP_M, ClearanceChecker
-from scorehoi_node.core.synth.generator import SceneGenerator
+from scorehoi_node.core.synth.generator import NoPlausibleScene, SceneGenerator
 from scorehoi_node.core.synth.scene import INTERACTIONS, NO_OBJECT, HOIScene, move_scene
 from scorehoi_node.core.types import CameraIntrinsics
 
@@ -44,7 +45,9 @@ class CrowdConfig:
         people_weights: relative probability of min_people, ..., max_people (empty: uniform).
         distance_m: (near, far) horizontal distance camera -> pelvis [m], uniform.
         no_object_fraction: probability that a person has no object (`NO_OBJECT`).
-        interactions: object interactions, drawn uniformly for people with an object.
+        interactions: object interactions for people with an object (one drawn uniformly on
+            every try of the scene generator, so interactions that the generator often
+            rejects, like lift_box, end up rarer than 1 / len).
         width, height: image size [px].
         hfov_deg: (min, max) horizontal field of view [deg], uniform.
         camera_height_m: (min, max) camera height above the floor [m].
@@ -206,11 +209,13 @@ class CrowdGenerator:
         """One person's placed sequence, clear of `placed` and inside the image."""
         cfg = self.config
         for _ in range(cfg.max_sequences):
-            if rng.random() < cfg.no_object_fraction:
-                kind = NO_OBJECT
-            else:
-                kind = cfg.interactions[rng.integers(len(cfg.interactions))]
-            seq = self.generator.sample_sequence(rng, n_frames, kind, stride=cfg.stride)
+            kinds = NO_OBJECT if rng.random() < cfg.no_object_fraction else cfg.interactions
+            try:
+                seq = self.generator.sample_sequence(rng, n_frames, kinds, stride=cfg.stride)
+            except NoPlausibleScene:
+                self.stats["no_plausible_scene"] += 1
+                continue
+            kind = seq[0].interaction
             for _ in range(cfg.max_tries):
                 moved = self._place(rng, seq, pose, camera)
                 if not all(self._in_view(s, camera, pose) for s in moved):

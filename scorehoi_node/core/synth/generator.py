@@ -105,6 +105,10 @@ class SceneRejected(Exception):
     """A drawn scene failed its plausibility checks (the generator redraws)."""
 
 
+class NoPlausibleScene(RuntimeError):
+    """Every try of a draw was rejected (`SceneGenerator.max_tries`)."""
+
+
 class SceneGenerator:
     """Draws physically plausible HOI scenes.
 
@@ -146,17 +150,23 @@ class SceneGenerator:
         return self.sample_sequence(rng, 1, interaction)[0]
 
     def sample_sequence(self, rng: np.random.Generator, n_frames: int,
-                        interaction: str | None = None, stride: int = 1) -> list[HOIScene]:
+                        interaction: str | tuple[str, ...] | None = None,
+                        stride: int = 1) -> list[HOIScene]:
         """`n_frames` consecutive validated frames: one person, one object and one interaction
         following consecutive mocap frames (`stride` library frames apart, 30 Hz library).
 
-        `interaction` None draws one of `INTERACTIONS` uniformly; `NO_OBJECT` ("none") gives a
-        person without an object (validated for the floor only)."""
-        if interaction is not None and interaction not in ALL_INTERACTIONS:
+        `interaction`: None draws one of `INTERACTIONS` uniformly on every try, a tuple draws
+        from its members the same way, a name fixes it; `NO_OBJECT` ("none") gives a person
+        without an object (validated for the floor only). Raises `NoPlausibleScene` after
+        `max_tries` rejected tries."""
+        choices = (INTERACTIONS if interaction is None else
+                   (interaction,) if isinstance(interaction, str) else tuple(interaction))
+        unknown = [k for k in choices if k not in ALL_INTERACTIONS]
+        if unknown or not choices:
             raise ValueError(f"interaction={interaction!r} is not one of "
                              f"{', '.join(ALL_INTERACTIONS)}")
         for _ in range(self.max_tries):
-            kind = interaction or INTERACTIONS[rng.integers(len(INTERACTIONS))]
+            kind = choices[rng.integers(len(choices))] if len(choices) > 1 else choices[0]
             params = self._draw_params(rng, kind)
             start = int(self._standing[rng.integers(len(self._standing))])
             frames = [min(start + k * stride, len(self.mocap) - 1) for k in range(n_frames)]
@@ -168,7 +178,8 @@ class SceneGenerator:
                 continue
             self.stats[f"accepted_{kind}"] += 1
             return out
-        raise RuntimeError(f"no plausible scene after {self.max_tries} tries: {dict(self.stats)}")
+        raise NoPlausibleScene(f"no plausible scene after {self.max_tries} tries: "
+                               f"{dict(self.stats)}")
 
     # -- drawing ------------------------------------------------------------------------------
     def _draw_params(self, rng: np.random.Generator, kind: str) -> dict:
