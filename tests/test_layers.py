@@ -54,7 +54,9 @@ ALLOWED: dict[str, set[str]] = {
 }
 #: outside the core: the ROS adapter over the core, bags over both, commands over everything
 OUTER = {
-    "ros": {"core"},
+    # process start-up (console quieting, the node's command line): a leaf every entry point calls
+    "startup": set(),
+    "ros": {"core", "startup"},
     "bags": {"core", "ros"},
 }
 

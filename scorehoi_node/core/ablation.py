@@ -80,7 +80,7 @@ def build_cases(data: PriorDataset, shard_ids: list[str], shard_floor: np.ndarra
         hull = cv2.convexHull(np.round(uv).astype(np.int32))
         cv2.fillConvexPoly(mask, hull, 1)
         with torch.no_grad():
-            recon = reconstruct(body, gt, prior.index)
+            recon = reconstruct(body, gt, prior.index, full_mesh=True)
         hv = recon.vertices[0].double().numpy()
 
         def front(points: np.ndarray, n: int) -> np.ndarray:
@@ -110,8 +110,8 @@ def score(hoi: CameraFrameHOI, case: AblationCase, refiner: Refiner, body: BodyM
     tmpl = library.by_id(case.template_id)
     faces = body.faces.cpu().numpy()
     with torch.no_grad():
-        pred = refiner.reconstruct(hoi)
-        gt = refiner.reconstruct(case.gt)
+        pred = refiner.reconstruct(hoi, full_mesh=True)
+        gt = refiner.reconstruct(case.gt, full_mesh=True)
 
     def obj(r) -> np.ndarray:
         return tmpl.vertices.astype(np.float64) @ r.object_rotmat[0].double().numpy().T \

@@ -74,11 +74,12 @@ class Pipeline:
             self.objects = ObjectStage(config, self.library, device=str(self.device))
         if self.library is not None and self.body is not None:
             self.contacts = ContactStage(self.body, self.library, config.contact)
-            self.refinement = RefineStage(config, self.body, self.library)
+            self.refinement = RefineStage(config, self.body, self.library, self.device)
         self.notes: list[str] = list(self.objects.notes) if self.objects is not None else []
         if self.device.type == "cuda":
-            self.notes.append(f"device {self.device}: the ultralytics detector runs there; the "
-                              "body fit, object fit and ScoreHOI refinement run on the CPU")
+            self.notes.append(f"device {self.device}: ScoreHOI refinement (prior, body model, "
+                              "guidance) and the ultralytics detector run there; the keypoint "
+                              "body fit and the object ICP run on the CPU")
         #: background keyframe refinement (`start_keyframe_refinement`), or None
         self.keyframe_worker: KeyframeWorker | None = None
         self._keyframe_refiner = None

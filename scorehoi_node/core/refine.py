@@ -171,8 +171,9 @@ class Refiner:
                                 {"contact": {"threshold_m": config.contact.guidance_hinge_m}})
         self.part_ids = body.contact_part_ids
 
-    def reconstruct(self, hoi: CameraFrameHOI) -> Reconstruction:
-        return reconstruct(self.body, hoi, self.index)
+    def reconstruct(self, hoi: CameraFrameHOI, full_mesh: bool = False) -> Reconstruction:
+        """The reconstruction of `hoi`: the vertices the guidance reads, or the whole mesh."""
+        return reconstruct(self.body, hoi, self.index, full_mesh)
 
     def refine(self, hoi: CameraFrameHOI, cond: torch.Tensor | None, obs: Observation
                ) -> RefineResult:
@@ -248,12 +249,12 @@ def hoi_from_estimates(human, obj) -> CameraFrameHOI:
 def estimates_from_hoi(hoi: CameraFrameHOI, recon: Reconstruction, human, obj, i: int = 0):
     """Item `i` of refined states (+ its reconstruction) -> (HumanEstimate, ObjectEstimate),
     keeping the names, parents, faces, confidences and template of the inputs."""
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().double().numpy()
+
     rot = torch.cat([hoi.root_rotmat[i:i + 1], hoi.body_pose_rotmat[i]], dim=0)
-    new_human = replace(
-        human, joint_rotations=rot.double().numpy(),
-        joint_positions=recon.joints[i].detach().double().numpy(),
-        shape=hoi.shape[i].detach().double().numpy(),
-        vertices=recon.vertices[i].detach().double().numpy())
-    new_obj = replace(obj, rotation=hoi.object_rotmat[i].double().numpy(),
-                         translation=hoi.object_transl[i].double().numpy())
+    new_human = replace(human, joint_rotations=numpy(rot), joint_positions=numpy(recon.joints[i]),
+                        shape=numpy(hoi.shape[i]), vertices=numpy(recon.vertices[i]))
+    new_obj = replace(obj, rotation=numpy(hoi.object_rotmat[i]),
+                      translation=numpy(hoi.object_transl[i]))
     return new_human, new_obj

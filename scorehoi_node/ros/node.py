@@ -11,6 +11,7 @@ wins; replaced frames are counted as dropped) and a worker thread runs the pipel
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -33,6 +34,7 @@ from scorehoi_node.core.config import PARAM_RANGES, NodeConfig, PipelineConfig
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Frame
 from scorehoi_node.ros import conversions as conv
+from scorehoi_node.startup import node_entry_arguments, quiet_startup
 
 NODE_NAME = "scorehoi"
 #: parameters that take effect at once while the node is configured (thresholds, publishing);
@@ -462,5 +464,10 @@ def run(args: list[str] | None = None) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    """console_scripts entry point `scorehoi_node` (used by the launch file)."""
-    run(args)
+    """console_scripts entry point `scorehoi_node` (used by the launch file): `--help` prints
+    the usage, `--verbose` keeps the libraries' start-up output on the console; the ROS
+    arguments follow `--ros-args`. `args`: the command line without the program name
+    (default: sys.argv[1:])."""
+    verbose, ros_args = node_entry_arguments(sys.argv[1:] if args is None else list(args))
+    quiet_startup(verbose)
+    run(ros_args)

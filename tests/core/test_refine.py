@@ -36,7 +36,7 @@ def ball_near_right_hand(body, index, gap: float) -> CameraFrameHOI:
                          shape=body.default_shape[None].clone(),
                          pelvis=torch.tensor([[0.0, 0.0, 3.0]]),
                          object_rotmat=BODY_TO_CAM[None], object_transl=torch.zeros(1, 3))
-    recon = reconstruct(body, hoi, index)
+    recon = reconstruct(body, hoi, index, full_mesh=True)
     hand = recon.vertices[0, body.contact_parts()["right_hand"]].mean(0)
     pelvis = recon.joints[0, 0]
     out = torch.tensor([hand[0] - pelvis[0], 0.0, 0.0]).sign() * torch.tensor([1.0, 0, 0])

@@ -75,12 +75,14 @@ def condition_of(spec: ConditionSpec, codec: StateCodec, frame: Frame, person: P
                  found: FoundObject, template: ObjectTemplate, hoi: CameraFrameHOI
                  ) -> torch.Tensor:
     """(1, C) condition of the prior for one pair: keypoints, the object's mask box (NaN when
-    it has no mask), its template and the initial state `hoi`."""
+    it has no mask), its template and the initial state `hoi`; on the device of `hoi` (and of
+    the codec's statistics)."""
     box = torch.full((1, 4), float("nan"))
     if found.mask is not None and found.mask.any():
         ys, xs = np.nonzero(found.mask)
         box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0]])
     kp, sc = mediapipe_keypoints(person)
+    kp, sc = kp.to(hoi.pelvis.device), sc.to(hoi.pelvis.device)
     template_index = torch.tensor([spec.template_index(template.id)])
     return condition_features(spec, torch.as_tensor(frame.camera.K, dtype=torch.float32),
                               kp[None], sc[None], box, template_index, codec.encode(hoi))

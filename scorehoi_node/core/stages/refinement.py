@@ -3,6 +3,8 @@ of the initial estimate, guided sampling, contact-driven rounds) with the traine
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
@@ -25,12 +27,19 @@ class RefineStage:
     stage builds (`refiner`), e.g. the frame path's and the background keyframe path's: the
     sampler keeps no per-call state. `refiner` is None for `refine: none`.
 
+    Device: the prior, a copy of the body model, the states, the observation and the condition
+    live on `device` (the same code on the CPU and on CUDA); the refined estimates come back as
+    numpy arrays.
+
     Raises:
         CheckpointError: (one line) the prior's checkpoint is missing, corrupt or mismatched.
     """
 
-    def __init__(self, config: PipelineConfig, body: BodyModel, library: ObjectLibrary) -> None:
-        self.body, self.library = body, library
+    def __init__(self, config: PipelineConfig, body: BodyModel, library: ObjectLibrary,
+                 device: torch.device = torch.device("cpu")) -> None:
+        self.device = torch.device(device)
+        self.body = body if body.device == self.device else copy.deepcopy(body).to(self.device)
+        self.library = library
         self.checkpoint = config.denoiser_checkpoint or None
         self.prior: Prior | None = None
         self.failures = 0  # refinements that produced non-finite states (initial estimate kept)
@@ -63,7 +72,7 @@ class RefineStage:
 
     def _prior(self) -> Prior:
         if self.prior is None:
-            self.prior = load_prior(self.body, self.checkpoint)
+            self.prior = load_prior(self.body, self.checkpoint, device=self.device)
         return self.prior
 
     def __call__(self, frame: Frame, person: Person, found: FoundObject,
@@ -74,8 +83,8 @@ class RefineStage:
         refiner = refiner or self.refiner
         human, obj = person.human, found.estimate
         template = self.library.by_id(obj.template_id)
-        hoi = hoi_from_estimates(human, obj)
-        obs = observation_of(frame, person.detection, found, template)
+        hoi = hoi_from_estimates(human, obj).to(self.device)
+        obs = observation_of(frame, person.detection, found, template).to(self.device)
         cond = None
         if self.prior is not None:
             cond = condition_of(self.prior.spec, self.prior.codec, frame, person.detection, found,
@@ -85,5 +94,5 @@ class RefineStage:
             self.failures += 1
             return None
         with torch.no_grad():
-            recon = refiner.reconstruct(out)
+            recon = refiner.reconstruct(out, full_mesh=True)
         return estimates_from_hoi(out, recon, human, obj)

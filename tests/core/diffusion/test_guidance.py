@@ -84,7 +84,8 @@ def _recon(scene: Scene, transl: torch.Tensor, vertices: torch.Tensor | None = N
     return Reconstruction(vertices=vertices, joints=joints, object_rotmat=rotmat,
                           object_transl=transl, contact_vertex_ids=scene.body.contact_vertex_ids,
                           foot_vertex_ids=foot_vertex_ids(scene.body),
-                          landmark_index=landmark_index(scene.body))
+                          landmark_index=landmark_index(scene.body),
+                          surface_ids=vertex_subset(vertices.shape[1], 2000))
 
 
 def _centred(template: ObjectTemplate, centre: torch.Tensor) -> torch.Tensor:
