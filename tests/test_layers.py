@@ -27,6 +27,8 @@ ALLOWED: dict[str, set[str]] = {
     "core.bodies": {"core.rotations", "core.safe_pickle", "core.types"},
     "core.objects": {"core.types"},
     "core.metrics": {"core.types"},
+    # people matching for crowds: the tracker's box IoU (detect/tracking.py, numpy only)
+    "core.crowd_metrics": {"core.detect", "core.types"},
     "core.data": {"core.bodies", "core.objects", "core.rotations", "core.safe_pickle",
                   "core.types"},
     # algorithms: detection backends, initial estimates, the diffusion prior, refinement
@@ -41,8 +43,10 @@ ALLOWED: dict[str, set[str]] = {
     "core.refine": {"core.bodies", "core.config", "core.diffusion", "core.objects",
                     "core.types"},
     # the data engine makes ground truth from models and assets, never from estimates
-    "core.synth": {"core.bodies", "core.data", "core.geometry", "core.keypoints",
-                   "core.metrics", "core.objects", "core.rotations", "core.types"},
+    # (crowd_metrics: the crowd tally bins people by the height the metrics use)
+    "core.synth": {"core.bodies", "core.crowd_metrics", "core.data", "core.geometry",
+                   "core.keypoints", "core.metrics", "core.objects", "core.rotations",
+                   "core.types"},
     # the pipeline's stages and their wiring
     "core.stages": {"core.bodies", "core.config", "core.detect", "core.diffusion",
                     "core.estimate", "core.geometry", "core.keypoints", "core.objects",
