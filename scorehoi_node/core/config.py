@@ -39,6 +39,7 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "contact_threshold_m": (0.001, 0.2), "contact_scale_m": (0.0001, 0.1),
     "contact_guidance_hinge_m": (0.0, 0.2), "contact_part_radius_m": (0.001, 1.0),
     "contact_band_m": (0.0, 0.5),
+    "assign_touch_m": (0.01, 2.0), "assign_image_gate": (0.0, 2.0),
     "refine_rounds": (0, 100), "refine_tau": (0, 999), "refine_stride": (0, 500),
     "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
     "keyframe_interval": (1, 1000),
@@ -95,6 +96,29 @@ class ContactConfig:
 
 
 @dataclass(frozen=True)
+class AssignmentConfig:
+    """Which person an object goes to (`stages/assignment.py`; flat parameter names: `assign_` +
+    field name, e.g. `assign_touch_m`). Each object goes to at most one person and each person
+    gets at most one object; an object near nobody goes to nobody (counted).
+
+    Attributes:
+        touch_m: with depth points on the object: a person touches it when some point of their
+            fitted body (mesh vertices, else joints) lies within this distance of the object's
+            points [m]; among those who touch it, the nearest in 3D gets it.
+        image_gate: without depth points: a person may get it when one of their visible
+            keypoints (wrists first) lies within this fraction of the person's box height of the
+            object's box in the image; the nearest in those units gets it.
+    """
+
+    touch_m: float = 0.25
+    image_gate: float = 0.15
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _in_range(f"assign_{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Configuration of the ROS-free detect -> estimate pipeline.
 
@@ -141,6 +165,7 @@ class PipelineConfig:
             another detector node, matched by stamp; see the node's `detections` topic) or
             "none".
         contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
+        assign: which person each object goes to (`AssignmentConfig`; parameters `assign_*`).
         min_object_confidence: object fits of unlabelled depth clusters (object_source rgbd)
             below this confidence are dropped: a cluster no template explains is no object.
         keyframe_interval: temporal warm start of the object stage: between keyframes, a
@@ -170,6 +195,7 @@ class PipelineConfig:
     body_model: str = "anny"
     object_source: str = "rgbd"
     contact: ContactConfig = field(default_factory=ContactConfig)
+    assign: AssignmentConfig = field(default_factory=AssignmentConfig)
     min_object_confidence: float = 0.5
     keyframe_interval: int = 8
 

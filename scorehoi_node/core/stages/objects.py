@@ -1,8 +1,10 @@
 """Object stage: candidates from the object source -> the owner of each -> template and 6-DoF
 pose (warm-started between keyframes) -> `FoundObject`s.
 
-Per person (largest first): a detector source's candidate nearest the person's wrists, else the
-best depth cluster in the person's hands (rgbd). Depth clusters are identified by ICP against
+Which candidate goes to which person is the assignment stage's decision (`stages/assignment.py`:
+the person touching it in 3D, else the nearest in the image within a gate relative to the
+person's size; at most one object per person and one person per object). A detector's
+candidate is fitted with its class's templates; depth clusters are identified by ICP against
 the templates (`estimate/objects.py`): between keyframes a tracked person's object starts from
 last frame's fit with its template only; every `keyframe_interval` frames of a track, and
 whenever the warm fit scores below `min_object_confidence`, every template and yaw is searched.
@@ -18,9 +20,9 @@ import numpy as np
 
 from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.estimate.objects import estimate_object
-from scorehoi_node.core.keypoints import person_wrists
 from scorehoi_node.core.objects import ObjectLibrary
 from scorehoi_node.core.registry import OBJECT_SOURCES
+from scorehoi_node.core.stages.assignment import Assignment, AssignmentStage
 from scorehoi_node.core.stages.object_sources import ObjectSource, RGBDSource
 from scorehoi_node.core.types import (Detections, FoundObject, Frame, ObjectCandidate,
                                       ObjectEstimate, Person)
@@ -38,10 +40,12 @@ class FrameObjects:
     Attributes:
         candidates: every candidate the source gave (the evidence, before identification).
         found: the identified objects, at most one per person (`FoundObject.person` set).
+        assignment: the owner of each candidate (None: near nobody).
     """
 
     candidates: list[ObjectCandidate]
     found: list[FoundObject]
+    assignment: Assignment
 
 
 @dataclass(frozen=True)
@@ -89,16 +93,6 @@ class WarmStarts:
         self._by_track = {k: v for k, v in self._by_track.items() if k in tracks}
 
 
-def wrist_distance(candidate: ObjectCandidate, wrists_uv: np.ndarray) -> float:
-    """Pixel distance from a candidate's mask centroid (or box centre) to the nearest wrist."""
-    if candidate.mask is not None and candidate.mask.any():
-        ys, xs = np.nonzero(candidate.mask)
-        centre = np.array([xs.mean(), ys.mean()])
-    else:
-        centre = 0.5 * (candidate.box[:2] + candidate.box[2:])
-    return float(np.linalg.norm(wrists_uv - centre, axis=1).min())
-
-
 class ObjectStage:
     """At most one object per person (see the module docstring).
 
@@ -107,11 +101,14 @@ class ObjectStage:
         library: the object templates.
         source: the object source (built from `config` when None).
         device: torch device of detector sources.
+        assignment: who gets which candidate (built from `config.assign` when None).
     """
 
     def __init__(self, config: PipelineConfig, library: ObjectLibrary,
-                 source: ObjectSource | None = None, device: str = "cpu") -> None:
+                 source: ObjectSource | None = None, device: str = "cpu",
+                 assignment: AssignmentStage | None = None) -> None:
         self.library = library
+        self.assignment = assignment if assignment is not None else AssignmentStage(config.assign)
         self.source = source if source is not None else make_object_source(config, device)
         self.depth_source = self.source if isinstance(self.source, RGBDSource) else RGBDSource()
         self.notes = list(self.source.notes)
@@ -121,6 +118,7 @@ class ObjectStage:
         self.stats = {"warm": 0, "keyframe": 0, "warm_rejected": 0}
 
     def update(self, config: PipelineConfig) -> None:
+        self.assignment.update(config)
         self.keyframe_interval = config.keyframe_interval
         self.min_confidence = config.min_object_confidence
 
@@ -129,13 +127,15 @@ class ObjectStage:
         candidates = self.source(frame, persons, external)
         if not candidates and self.source is not self.depth_source:
             candidates = self.depth_source(frame, persons)  # a detector saw nothing: use depth
+        assignment = self.assignment(persons, candidates)
         found = []
         for i, person in enumerate(persons):
-            obj = self._for_person(frame, i, person, candidates)
+            c = assignment.of_person(i)
+            obj = None if c is None else self._for_person(frame, i, person, candidates[c])
             self.warm.remember(person.track_id, obj)
             if obj is not None:
                 found.append(obj)
-        return FrameObjects(candidates, found)
+        return FrameObjects(candidates, found, assignment)
 
     def keep_tracks(self, tracks: set[int]) -> None:
         """End of a frame: forget the warm starts of tracks not in `tracks` (the frame's live
@@ -143,21 +143,17 @@ class ObjectStage:
         self.warm.keep(tracks)
 
     def _for_person(self, frame: Frame, index: int, person: Person,
-                    candidates: list[ObjectCandidate]) -> FoundObject | None:
-        detected = [c for c in candidates if c.person is None]
-        wrists_uv, _ = person_wrists(person.detection)
-        if detected and len(wrists_uv):
-            best = min(detected, key=lambda c: wrist_distance(c, wrists_uv))
+                    candidate: ObjectCandidate) -> FoundObject | None:
+        """Template and pose of the candidate assigned to person `index`."""
+        if candidate.person is None:  # a detector's object: its class picks the templates
             hands = person.human.joint_positions[[k for k, n in
                                                   enumerate(person.human.joint_names)
                                                   if "wrist" in n]]
-            est = estimate_object(frame.camera, self.library, class_name=best.class_name,
-                                  points=best.points, mask=best.mask, hands=hands)
-            return None if est is None else FoundObject(est, best.mask, best.points, index)
-        own = [c for c in candidates if c.person == index]
-        if not own:
-            return None
-        return self._identify(frame, index, person.track_id, max(own, key=lambda c: c.score))
+            est = estimate_object(frame.camera, self.library, class_name=candidate.class_name,
+                                  points=candidate.points, mask=candidate.mask, hands=hands)
+            return (None if est is None
+                    else FoundObject(est, candidate.mask, candidate.points, index))
+        return self._identify(frame, index, person.track_id, candidate)
 
     def _identify(self, frame: Frame, index: int, track: int,
                   candidate: ObjectCandidate) -> FoundObject | None:

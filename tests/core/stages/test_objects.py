@@ -1,11 +1,11 @@
-"""Object stage pieces: warm starts between keyframes, the wrist distance of a candidate."""
+"""Object stage pieces: warm starts between keyframes."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from scorehoi_node.core.stages.objects import WarmStarts, wrist_distance
-from scorehoi_node.core.types import FoundObject, ObjectCandidate, ObjectEstimate
+from scorehoi_node.core.stages.objects import WarmStarts
+from scorehoi_node.core.types import FoundObject, ObjectEstimate
 
 
 def _found(keyframe: bool, x: float = 0.0) -> FoundObject:
@@ -35,13 +35,3 @@ def test_warm_starts_of_dead_tracks_are_forgotten():
     warm.remember(2, _found(True))
     warm.keep({2})
     assert warm.get(1, 8) is None and warm.get(2, 8) is not None
-
-
-def test_wrist_distance_uses_the_mask_centroid_else_the_box_centre():
-    mask = np.zeros((10, 20), bool)
-    mask[2:4, 10:12] = True  # centroid (10.5, 2.5)
-    wrists = np.array([[0.0, 0.0], [10.5, 6.5]])
-    with_mask = ObjectCandidate("external", "cup", np.array([0, 0, 20, 10.0]), 1.0, mask=mask)
-    assert wrist_distance(with_mask, wrists) == 4.0
-    box_only = ObjectCandidate("external", "cup", np.array([10, 2, 14, 6.0]), 1.0)
-    assert wrist_distance(box_only, wrists) == np.hypot(1.5, 2.5)
