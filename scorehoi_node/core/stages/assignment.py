@@ -13,7 +13,7 @@ reconstructs one interaction per person). The evidence, per (candidate, person):
 
 The pairs are then chosen by the Hungarian algorithm on cost = distance / gate (the most pairs
 within their gates, then the lowest total cost), so an object that two people could touch goes
-to the nearest, and an object near nobody goes to nobody: it is counted (`stats["unassigned"]`,
+to the nearest, and an object near nobody goes to nobody: it is counted (`stats["near_nobody"]`,
 on /diagnostics through `Pipeline.counters`) and, for a detector's candidate, still published
 as a detection. A depth cluster that several people's hands reach is one object: candidates
 whose masks overlap (IoU >= 0.5) are merged before assignment (`stats["merged"]`).
@@ -132,14 +132,16 @@ class AssignmentStage:
 
     Attributes:
         config: the gates.
-        stats: counts since start: "assigned", "unassigned" (candidates near nobody or lost to
-            a nearer claim), "contested" (candidates within the gate of two or more people),
-            "merged" (duplicates of another candidate).
+        stats: counts since start: "assigned", "near_nobody" (candidates within nobody's
+            gate), "outranked" (within a gate, but that person got a nearer or better
+            candidate), "contested" (candidates within the gate of two or more people), "merged"
+            (duplicates of another candidate).
     """
 
     def __init__(self, config: AssignmentConfig = AssignmentConfig()) -> None:
         self.config = config
-        self.stats = {"assigned": 0, "unassigned": 0, "contested": 0, "merged": 0}
+        self.stats = {"assigned": 0, "near_nobody": 0, "outranked": 0, "contested": 0,
+                      "merged": 0}
 
     def update(self, config: PipelineConfig) -> None:
         self.config = config.assign
@@ -167,10 +169,11 @@ class AssignmentStage:
             for c, p in zip(rows, cols):
                 if allowed[c, p]:
                     owner[c] = int(p)
-        n_kept = sum(kept)
         n_assigned = sum(o is not None for o in owner)
-        self.stats["merged"] += len(candidates) - n_kept
+        near_nobody = int((np.asarray(kept, bool) & ~allowed.any(axis=1)).sum())
+        self.stats["merged"] += len(candidates) - sum(kept)
         self.stats["assigned"] += n_assigned
-        self.stats["unassigned"] += n_kept - n_assigned
+        self.stats["near_nobody"] += near_nobody
+        self.stats["outranked"] += sum(kept) - n_assigned - near_nobody
         self.stats["contested"] += int((allowed.sum(axis=1) >= 2).sum())
         return Assignment(tuple(owner), cost, tuple(kept))

@@ -63,7 +63,7 @@ def test_3d_far_person_never_gets_the_object():
     # the near person walks away: nobody gets it, and it is counted
     got = stage([person(1, [-1.5, 0.0, 3.0]), far], [obj])
     assert got.owner == (None,)
-    assert stage.stats["unassigned"] == 1 and stage.stats["assigned"] == 2
+    assert stage.stats["near_nobody"] == 1 and stage.stats["assigned"] == 2
 
 
 def test_3d_ambiguous_object_goes_to_the_nearest():
@@ -95,7 +95,8 @@ def test_one_object_per_person_and_duplicates_merged():
     assert got.kept == (True, False, True)
     assert sorted(o for o in got.owner if o is not None) == [0]
     assert got.owner[1] is None and got.of_person(1) is None
-    assert stage.stats == {"assigned": 1, "unassigned": 1, "contested": 0, "merged": 1}
+    assert stage.stats == {"assigned": 1, "near_nobody": 0, "outranked": 1, "contested": 0,
+                           "merged": 1}
 
 
 def test_2d_gate_is_relative_to_the_person_height():
