@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from scorehoi_node.core.bodies import make_body_model
@@ -155,7 +156,11 @@ class Pipeline:
             detected = [ObjectDetection(c.class_name or "unknown", c.box, c.score, c.mask)
                         for c in frame_objects.candidates if c.person is None]
         by_person = {f.person: f for f in found}
-        interactions = [self._interaction(frame, i, person, by_person.get(i), clock)
+        floor = None
+        if self.refinement is not None and self.refinement.refiner is not None and found:
+            with clock("refine"):
+                floor = self.refinement.floor(frame, people, found)
+        interactions = [self._interaction(frame, i, person, by_person.get(i), floor, clock)
                         for i, person in enumerate(people)]
         keyframe = [f for f in found if f.keyframe and people[f.person].human.vertices is not None]
         if keyframe and self.keyframe_worker is not None:
@@ -168,7 +173,7 @@ class Pipeline:
                            stage_ms=clock.ms)
 
     def _interaction(self, frame: Frame, index: int, person: Person, found: FoundObject | None,
-                     clock: "_StageClock") -> Interaction:
+                     floor: np.ndarray | None, clock: "_StageClock") -> Interaction:
         """Contacts of one person with their object, refined when a refiner is set."""
         human, obj = person.human, (found.estimate if found is not None else None)
         with clock("contacts"):
@@ -177,7 +182,7 @@ class Pipeline:
         refiner = self.refinement.refiner if self.refinement is not None else None
         if refiner is not None and found is not None and human.vertices is not None:
             with clock("refine"):
-                refined = self.refinement(frame, person, found)
+                refined = self.refinement(frame, person, found, floor)
             if refined is not None:
                 human, obj = refined
                 refinement = self.config.refine
@@ -213,10 +218,11 @@ class Pipeline:
     def _refine_keyframe(self, job: KeyframeJob) -> FrameResult | None:
         t0 = time.perf_counter()
         interactions = []
+        floor = self.refinement.floor(job.frame, job.persons, job.objects)
         for found in job.objects:
             person = job.persons[found.person]
             try:
-                refined = self.refinement(job.frame, person, found, self._keyframe_refiner)
+                refined = self.refinement(job.frame, person, found, floor, self._keyframe_refiner)
             except Exception:  # counted; the frame path is never affected
                 refined = None
             if refined is None:

@@ -20,6 +20,10 @@ class PersonDetector(Protocol):
     """
 
     name: str
+    #: times the backend rebuilt itself (input size change, an error) and why, last time; the
+    #: node counts them on /diagnostics as `detector_recovered`
+    recoveries: int
+    last_recovery: str
 
     def __call__(self, rgb: np.ndarray, frame: Frame | None = None) -> Detections:
         """(H, W, 3) uint8 RGB (the frame's image) and its `Frame` when there is one -> the
