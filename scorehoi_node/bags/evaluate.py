@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scorehoi_node.bags.io import read_messages
-from scorehoi_node.bags.people_scoring import PeopleScorer
+from scorehoi_node.bags.people_scoring import PeopleScorer, prediction_of_first
 from scorehoi_node.bags.report import Examples, write_outputs
 from scorehoi_node.bags.scoring import FrameScore, score_frame, summarise
 from scorehoi_node.core.bodies.base import BodyModel
@@ -114,8 +114,9 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
         t0 = time.perf_counter()
         result = pipeline.step(frame)
         t_total += time.perf_counter() - t0
-        rows.append(score_frame(index, result, bf.ground_truth, body, library))
-        people.add(index, frame.camera, result, bf.ground_truth)
+        matched = people.add(index, frame.camera, result, bf.ground_truth)
+        rows.append(score_frame(index, result, bf.ground_truth, body, library,
+                                prediction_of_first(matched)))
         examples.offer(index, frame, result, bf.ground_truth)
         if on_result is not None:
             on_result(index, frame, result)

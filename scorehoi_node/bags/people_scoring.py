@@ -153,6 +153,15 @@ class PeopleScorer:
         return out
 
 
+def prediction_of_first(frame: cm.FramePeople | None) -> int:
+    """Index of the prediction matched to the first ground-truth person (whose CONTHO metrics
+    the per-frame rows report), else 0 (the first prediction, as for one person)."""
+    if frame is None:
+        return 0
+    hit = frame.match.pairs[frame.match.pairs[:, 1] == 0]
+    return int(hit[0, 0]) if len(hit) else 0
+
+
 def people_table(people: dict) -> list[str]:
     """Markdown lines of the report's people section."""
     def row(label: str, r: dict) -> str:

@@ -45,7 +45,7 @@ from scorehoi_msgs.msg import HumanObjectInteractionArray
 from scorehoi_node.bags.evaluate import BagFrame, Topics, bag_frames, frame_from_bag
 from scorehoi_node.bags.io import BagWriter, bag_topics, message_class, read_messages, type_name
 from scorehoi_node.bags.meshes import result_from_msg
-from scorehoi_node.bags.people_scoring import PeopleScorer
+from scorehoi_node.bags.people_scoring import PeopleScorer, prediction_of_first
 from scorehoi_node.bags.report import Examples, write_outputs
 from scorehoi_node.bags.scoring import score_frame, summarise
 from scorehoi_node.core.bodies import make_body_model
@@ -389,16 +389,19 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
         if msg is None:
             continue
         result = result_from_msg(msg, body, library)
-        rows.append(score_frame(index, result, bf.ground_truth, body, library))
         if bf.stamp_ns in latency:
             index_latency[index] = latency[bf.stamp_ns]
+        frame = matched = None
         if bf.camera_info is not None:
             try:
                 frame = frame_from_bag(bf)
             except ValueError:
-                continue  # the node answered a frame this process cannot decode: not scored
-            people.add(index, frame.camera, result, bf.ground_truth)
+                pass  # the node answered a frame this process cannot decode: no people, picture
+        if frame is not None:
+            matched = people.add(index, frame.camera, result, bf.ground_truth)
             examples.offer(index, frame, result, bf.ground_truth)
+        rows.append(score_frame(index, result, bf.ground_truth, body, library,
+                                prediction_of_first(matched)))
     values = {**params_from_file(opts.params or default_params_file()), **opts.overrides}
     lat = np.array(list(index_latency.values()), dtype=np.float64)
     summary = summarise(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scorehoi_node.bags.meshes import result_from_msg
-from scorehoi_node.bags.people_scoring import PeopleScorer, people_table
+from scorehoi_node.bags.people_scoring import PeopleScorer, people_table, prediction_of_first
 from scorehoi_node.bags.synth_bag import ground_truth_msg, header_for
 from tests.core.synth.crowd_data import body_and_context, crowd_stream
 
@@ -39,6 +39,17 @@ def test_the_ground_truth_itself_is_all_found_with_the_right_objects(crowd):
     assert s["objects"]["owner_right"] == len(owners) and s["objects"]["owner_wrong"] == 0
     assert s["objects"]["right_rate"] == 1.0 and s["objects"]["right"] == len(owners)
     assert s["pelvis_error_cm"] < 1e-3
+
+
+def test_the_first_true_person_is_scored_against_their_own_match(crowd):
+    """Per-frame CONTHO rows compare the first true person with the prediction matched to them,
+    not with whichever person the detector listed first."""
+    body, library, frame, msg, _ = crowd
+    result = result_from_msg(msg, body, library)
+    reordered = dataclasses.replace(result, interactions=result.interactions[::-1])
+    matched = PeopleScorer(body, library).add(0, frame.camera, reordered, msg)
+    assert prediction_of_first(matched) == len(frame.people) - 1
+    assert prediction_of_first(None) == 0
 
 
 def test_missed_spurious_and_wrong_owner(crowd):
