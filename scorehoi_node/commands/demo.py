@@ -38,7 +38,7 @@ def run(out: Path, frames: int, seed: int) -> None:
     bag = out / "crowd" / "bag"
     if not bag.exists():
         render_crowd_bag(out / "crowd", frames, seed, DEMO_CROWD, console)
-    pipeline = Pipeline(PipelineConfig())
+    pipeline = Pipeline(PipelineConfig(detector="topdown"))  # several people per frame
     for note in pipeline.notes:
         console.print(f"[yellow]{note}[/yellow]")
 

@@ -124,10 +124,11 @@ class PipelineConfig:
     """Configuration of the ROS-free detect -> estimate pipeline.
 
     Attributes:
-        detector: person detector (`core/registry.py` PERSON_DETECTORS): "topdown" (several
-            people per frame: person proposals, then MediaPipe Pose on a crop of each; offline;
-            default) or "mediapipe" (MediaPipe Pose on the whole image: at most one person,
-            and only when large in the image).
+        detector: person detector (`core/registry.py` PERSON_DETECTORS): "mediapipe" (default:
+            MediaPipe Pose on the whole image: at most one person, and only when large in the
+            image) or "topdown" (several people per frame: person proposals, then MediaPipe
+            Pose on a crop of each; offline). topdown is not yet the default: on one large
+            person it fits worse (README, People in crowds).
         min_person_score: persons below this detection confidence are dropped.
         max_persons: at most this many persons per frame (largest boxes first).
         mediapipe_model_complexity: 0 (fastest), 1 or 2 (most accurate); only 0 and 1 ship offline.
@@ -176,7 +177,7 @@ class PipelineConfig:
             min_object_confidence) the full template search runs. 1 = always search.
     """
 
-    detector: str = "topdown"
+    detector: str = "mediapipe"
     min_person_score: float = 0.5
     max_persons: int = 4
     mediapipe_model_complexity: int = 1

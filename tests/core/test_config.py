@@ -11,7 +11,7 @@ from tests.conftest import ROOT
 def test_defaults_are_valid_and_flat_roundtrip():
     cfg = NodeConfig()
     flat = cfg.to_flat_dict()
-    assert flat["detector"] == "topdown" and flat["image_qos"] == "reliable"
+    assert flat["detector"] == "mediapipe" and flat["image_qos"] == "reliable"
     assert NodeConfig.from_flat_dict(flat) == cfg
     # nested config dataclasses flatten with their field name as prefix
     n_fields = (len(dataclasses.fields(PipelineConfig)) - 2 + len(dataclasses.fields(ContactConfig))

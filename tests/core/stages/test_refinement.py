@@ -13,12 +13,6 @@ from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Detections, Frame, ObjectDetection
 from tests.conftest import TEST_DEVICE
 
-#: these tests isolate refinement and the object warm start on one large person, so they pin
-#: the single-person full-frame detector whose keypoints the measured numbers below come from
-#: (the top-down detector's 256 px crop fits this frame's occluded arm more loosely: the held
-#: box's depth cluster then carries ~870 arm pixels and no template explains it)
-DETECTOR = "mediapipe"
-
 
 def _external(sf, library) -> Detections:
     """The ground-truth object box as an external detection (isolates refinement from the
@@ -37,7 +31,7 @@ def test_fast_refinement_runs_in_the_pipeline_and_reports_its_time(rendered):
     results = {}
     for mode in ("none", "fast"):
         pipe = Pipeline(PipelineConfig(refine=mode, object_source="external",
-                                       device=TEST_DEVICE, detector=DETECTOR))
+                                       device=TEST_DEVICE))
         results[mode] = pipe.step(frame, external=_external(sf, library))
         pipe.close()
     none, fast = results["none"], results["fast"]
@@ -87,7 +81,7 @@ def test_object_warm_start_between_keyframes(rendered):
     searches every frame."""
     sf, _ = rendered
     frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth)
-    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=3, detector=DETECTOR))
+    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=3))
     try:
         objs = [pipe.step(frame).interactions[0].obj for _ in range(4)]
         assert all(o is not None for o in objs), "the depth path must find the held object"
@@ -112,8 +106,7 @@ def test_keyframes_are_refined_again_in_the_background(rendered):
 
     sf, _ = rendered
     frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth, stamp_ns=42, frame_id="cam")
-    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=4, device=TEST_DEVICE,
-                                   detector=DETECTOR))
+    pipe = Pipeline(PipelineConfig(refine="none", keyframe_interval=4, device=TEST_DEVICE))
     got, done = [], threading.Event()
 
     def on_result(result):
