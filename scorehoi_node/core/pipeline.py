@@ -5,7 +5,8 @@ This module only wires the stages of `core/stages/` (one module each; their data
 boundaries are in `core/types.py`):
 
     Frame ─ persons ─> Detections ─ tracking ─> TrackedPerson[] ─ humans ─> Person[]
-          ─ objects (candidates ─ assignment ─> owner ─ template + pose) ─> FoundObject[] ─ contacts ─> (contacts, penetration) per pair
+          ─ objects (candidates ─ assignment ─> owner ─ template + pose) ─> FoundObject[]
+          ─ contacts ─> (contacts, penetration) per pair
           ─ refinement ─> refined pairs ─ contacts ─> Interaction[] ─> FrameResult
 """
 
