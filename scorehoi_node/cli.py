@@ -85,6 +85,11 @@ def synth(ctx: typer.Context,
                                               help="cameras per scene (with --no-render)"),
           workers: int = typer.Option(1, "--workers", min=1, help="processes (with "
                                       "--no-render; the samples do not depend on it)"),
+          crowd: int = typer.Option(0, "--crowd", min=0, max=8, help="crowd scenes: 1 to "
+                                    "CROWD people per frame at 1.5-6 m, some without an "
+                                    "object, occluding each other; one ground-truth "
+                                    "interaction per person and the instance masks "
+                                    "(/scorehoi/ground_truth/instances); 0: one person"),
           verbose: Verbose = False) -> None:
     """Render synthetic human-object interaction frames into a rosbag2 with ground truth.
 

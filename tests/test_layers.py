@@ -29,16 +29,21 @@ ALLOWED: dict[str, set[str]] = {
     "core.bodies": {"core.rotations", "core.safe_pickle", "core.types"},
     "core.objects": {"core.types"},
     "core.metrics": {"core.types"},
+    # people matching for crowds: the tracker's box IoU (detect/tracking.py, numpy only)
+    "core.crowd_metrics": {"core.detect", "core.types"},
     "core.data": {"core.bodies", "core.objects", "core.rotations", "core.safe_pickle",
                   "core.types"},
     # algorithms: detection backends, initial estimates, the diffusion prior, refinement
-    "core.detect": {"core.config", "core.geometry", "core.keypoints", "core.objects",
-                    "core.types"},
+    # the floor plane from depth (RANSAC, numpy only): used by person proposals, object
+    # candidates and the refinement's observation
+    "core.floor": {"core.types"},
+    "core.detect": {"core.config", "core.floor", "core.geometry", "core.keypoints",
+                    "core.objects", "core.types"},
     # estimates build on detections: object candidates split depth into clusters
     # (detect.rgbd_objects) before the recogniser identifies them
-    "core.estimate": {"core.bodies", "core.config", "core.detect", "core.geometry",
-                      "core.keypoints", "core.objects", "core.rotations", "core.types",
-                      "core.weights_io"},
+    "core.estimate": {"core.bodies", "core.config", "core.detect", "core.floor",
+                      "core.geometry", "core.keypoints", "core.objects", "core.rotations",
+                      "core.types", "core.weights_io"},
     "core.diffusion": {"core.bodies", "core.config", "core.data", "core.objects",
                        "core.registry", "core.rotations", "core.types", "core.weights_io"},
     "core.refine": {"core.bodies", "core.config", "core.diffusion", "core.objects",
@@ -46,13 +51,15 @@ ALLOWED: dict[str, set[str]] = {
     # the data engine makes ground truth from models and assets, never from estimates; the
     # recogniser's training inputs (synth.recogniser_data) go through the same candidate search
     # and evidence code as inference (estimate.object_candidates / object_evidence), so that it
-    # trains on what it will see
-    "core.synth": {"core.bodies", "core.data", "core.estimate", "core.geometry",
+    # trains on what it will see (crowd_metrics: the crowd tally bins people by the height the
+    # metrics use)
+    "core.synth": {"core.bodies", "core.crowd_metrics", "core.data", "core.estimate",
+                   "core.geometry",
                    "core.keypoints", "core.metrics", "core.objects", "core.rotations",
                    "core.types"},
     # the pipeline's stages and their wiring
     "core.stages": {"core.bodies", "core.config", "core.detect", "core.diffusion",
-                    "core.estimate", "core.geometry", "core.keypoints", "core.objects",
+                    "core.estimate", "core.floor", "core.geometry", "core.keypoints", "core.objects",
                     "core.refine", "core.registry", "core.rotations", "core.types"},
     "core.pipeline": {"core.bodies", "core.config", "core.objects", "core.stages", "core.types"},
     "core.ablation": {"core.bodies", "core.data", "core.diffusion", "core.metrics",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scorehoi_node.bags.io import read_messages
+from scorehoi_node.bags.people_scoring import PeopleScorer, prediction_of_first
 from scorehoi_node.bags.report import Examples, write_outputs
 from scorehoi_node.bags.scoring import FrameScore, score_frame, summarise
 from scorehoi_node.core.bodies.base import BodyModel
@@ -96,7 +97,8 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
     dropped: Counter[str] = Counter()
     rows: list[FrameScore] = []
     examples = Examples(stride=(n_frames or 4) // 4, wanted=report_frames)
-    frames_in = 0
+    people = PeopleScorer(body, library)
+    frames_in = with_depth = 0
     t_total = 0.0
     for index, bf in enumerate(bag_frames(bag, topics)):
         frames_in += 1
@@ -108,16 +110,21 @@ def evaluate_bag(bag: str | Path, out: str | Path, pipeline: Pipeline, body: Bod
         except ValueError as e:
             dropped[f"bad_input: {getattr(e, 'reason', type(e).__name__)}"] += 1
             continue
+        with_depth += frame.depth is not None
         t0 = time.perf_counter()
         result = pipeline.step(frame)
         t_total += time.perf_counter() - t0
-        rows.append(score_frame(index, result, bf.ground_truth, body, library))
+        matched = people.add(index, frame.camera, result, bf.ground_truth)
+        rows.append(score_frame(index, result, bf.ground_truth, body, library,
+                                prediction_of_first(matched)))
         examples.offer(index, frame, result, bf.ground_truth)
         if on_result is not None:
             on_result(index, frame, result)
         if progress is not None:
             progress()
     summary = summarise(rows, frames_in, dropped, t_total, pipeline.config.refine,
-                        pipeline.config.detector, bag=str(bag), via_node=False)
+                        pipeline.config.detector, bag=str(bag), via_node=False,
+                        frames_with_depth=with_depth, people=people.summary(),
+                        counters=pipeline.counters())
     write_outputs(out, summary, rows, examples.items if report else None, body, library)
     return summary

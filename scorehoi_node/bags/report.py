@@ -29,6 +29,7 @@ from scipy.spatial.transform import Rotation  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from scorehoi_node.bags.meshes import interaction_meshes  # noqa: E402
+from scorehoi_node.bags.people_scoring import people_table  # noqa: E402
 from scorehoi_node.bags.scoring import FrameScore, json_safe  # noqa: E402
 from scorehoi_node.core.bodies.base import BodyModel  # noqa: E402
 from scorehoi_node.core.objects.library import ObjectLibrary  # noqa: E402
@@ -252,6 +253,8 @@ def write_report(out: Path, summary: dict, rows, examples, body, library,
     for key, label in METRICS + (("contact_precision", "contact precision"),
                                  ("contact_recall", "contact recall")):
         lines.append(f"| {label} | {_fmt(summary.get(key))} | {scored.get(key, '')} |")
+    if summary.get("people"):
+        lines += [""] + people_table(summary["people"])
     stages = summary.get("stage_ms") or {}
     if stages:
         lines += ["", "| stage | mean ms |", "|---|---|"]

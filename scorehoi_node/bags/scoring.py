@@ -68,14 +68,16 @@ def interaction_kind(gt) -> str:
 
 
 def score_frame(index: int, result: FrameResult, gt_msg, body: BodyModel,
-                library: ObjectLibrary) -> FrameScore:
-    """Compare the pipeline's first interaction with the first ground-truth interaction."""
+                library: ObjectLibrary, pred_index: int = 0) -> FrameScore:
+    """Compare the pipeline's interaction `pred_index` (in crowds: the prediction matched to
+    the first ground-truth person, `people_scoring.prediction_of_first`) with the first
+    ground-truth interaction."""
     row = FrameScore(index, result.stamp_ns, len(result.interactions),
-                     bool(result.interactions and result.interactions[0].obj is not None),
+                     bool(result.interactions and result.interactions[pred_index].obj is not None),
                      stage_ms=dict(result.stage_ms))
     if gt_msg is None or not gt_msg.interactions or not result.interactions:
         return row
-    pred: Interaction = result.interactions[0]
+    pred: Interaction = result.interactions[pred_index]
     gt = gt_msg.interactions[0]
     row.gt_template = gt.object_template if gt.has_object else ""
     row.pred_template = pred.obj.template_id if pred.obj is not None else ""

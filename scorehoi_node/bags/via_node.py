@@ -45,6 +45,7 @@ from scorehoi_msgs.msg import HumanObjectInteractionArray
 from scorehoi_node.bags.evaluate import BagFrame, Topics, bag_frames, frame_from_bag
 from scorehoi_node.bags.io import BagWriter, bag_topics, message_class, read_messages, type_name
 from scorehoi_node.bags.meshes import result_from_msg
+from scorehoi_node.bags.people_scoring import PeopleScorer, prediction_of_first
 from scorehoi_node.bags.report import Examples, write_outputs
 from scorehoi_node.bags.scoring import score_frame, summarise
 from scorehoi_node.core.bodies import make_body_model
@@ -380,6 +381,7 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
             markers[conv.stamp_to_ns(msg.markers[-1].header.stamp)] = msg
     body, library = make_body_model("anny"), load_library()
     rows, examples = [], Examples(stride=len(recorded) // 4, wanted=report_frames)
+    people = PeopleScorer(body, library)
     latency = replay.latency_ms()
     index_latency = {}
     for index, bf in enumerate(bag_frames(bag, topics)):
@@ -387,14 +389,19 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
         if msg is None:
             continue
         result = result_from_msg(msg, body, library)
-        rows.append(score_frame(index, result, bf.ground_truth, body, library))
         if bf.stamp_ns in latency:
             index_latency[index] = latency[bf.stamp_ns]
+        frame = matched = None
         if bf.camera_info is not None:
             try:
-                examples.offer(index, frame_from_bag(bf), result, bf.ground_truth)
+                frame = frame_from_bag(bf)
             except ValueError:
-                pass  # the node answered a frame this process cannot decode: no picture
+                pass  # the node answered a frame this process cannot decode: no people, picture
+        if frame is not None:
+            matched = people.add(index, frame.camera, result, bf.ground_truth)
+            examples.offer(index, frame, result, bf.ground_truth)
+        rows.append(score_frame(index, result, bf.ground_truth, body, library,
+                                prediction_of_first(matched)))
     values = {**params_from_file(opts.params or default_params_file()), **opts.overrides}
     lat = np.array(list(index_latency.values()), dtype=np.float64)
     summary = summarise(
@@ -405,7 +412,7 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
         latency_ms=({"mean": float(lat.mean()), "median": float(np.median(lat)),
                      "p95": float(np.percentile(lat, 95)), "max": float(lat.max())}
                     if lat.size else None),
-        node_counters=replay.node_counts)
+        node_counters=replay.node_counts, people=people.summary())
     first = examples.items[0][2].stamp_ns if examples.items else None
     marker_msg = markers.get(first) if first is not None else None
     if marker_msg is None and markers:

@@ -11,12 +11,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from scorehoi_node.bags.synth_bag import TOPICS, write_synth_bag
+from scorehoi_node.bags.synth_bag import TOPICS, write_crowd_bag, write_synth_bag
 from scorehoi_node.commands import progress_bar
 from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.data.shards import write_shard
 from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.synth.camera import CameraSampler
+from scorehoi_node.core.synth.crowd import CrowdConfig
 from scorehoi_node.core.synth.frames import SynthContext, SynthFrame, synth_frames
 from scorehoi_node.core.synth.generator import SceneGenerator
 from scorehoi_node.core.synth.render import Renderer
@@ -25,9 +26,17 @@ from scorehoi_node.core.synth.samples import (SynthJob, SynthSample, merge_stats
 
 
 def run(out: Path, frames: int, seed: int, shards: bool, seq_len: int, width: int, height: int,
-        shard_size: int, no_render: bool, views_per_scene: int, workers: int) -> None:
+        shard_size: int, no_render: bool, views_per_scene: int, workers: int,
+        crowd: int = 0) -> None:
     """`scorehoi synth` (options as in cli.py)."""
     console = Console()
+    if crowd:
+        if no_render or shards:
+            raise typer.BadParameter("--crowd writes a bag only (no --no-render, --shards)",
+                                     param_hint="--crowd")
+        render_crowd_bag(out, frames, seed, CrowdConfig(max_people=crowd, seq_len=seq_len,
+                                                        width=width, height=height), console)
+        return
     if no_render:
         synth_no_render(out, frames, seed, views_per_scene, workers, width, height, shard_size,
                         frames_per_scene=seq_len, console=console)
@@ -46,6 +55,28 @@ def run(out: Path, frames: int, seed: int, shards: bool, seq_len: int, width: in
     fps = summary["fps"]
     console.print(f"{fps:.2f} frames/s ({1000 / fps:.0f} ms/frame; "
                   f"setup {summary['setup_s']:.1f} s)")
+
+
+def render_crowd_bag(out: Path, frames: int, seed: int, config: CrowdConfig,
+                     console: Console) -> dict:
+    """`synth --crowd`: `frames` crowd frames into OUT/bag (`write_crowd_bag`), the summary
+    (timing, people per frame, heights, occlusion) into OUT/synth.json; returns it."""
+    bag_dir = out / "bag"
+    if bag_dir.exists():
+        raise typer.BadParameter(f"{bag_dir} already exists; pick a new --out",
+                                 param_hint="--out")
+    out.mkdir(parents=True, exist_ok=True)
+    with progress_bar(console) as bar:
+        task = bar.add_task("rendering crowds", total=frames)
+        info = write_crowd_bag(bag_dir, frames, seed, config,
+                               on_frame=lambda _: bar.advance(task))
+    summary = info.summary()
+    (out / "synth.json").write_text(json.dumps(summary, indent=2))
+    tally = summary["crowd"]
+    console.print(f"wrote {info.frames} crowd frames to {info.path} "
+                  f"({tally['persons']} people); {info.seconds / max(info.frames, 1):.2f}"
+                  f" s/frame (setup {info.setup_s:.1f} s)")
+    return summary
 
 
 class _ShardWriter:

@@ -19,6 +19,9 @@ BODY_MODELS = ("anny", "skeleton")
 #: "unguided" and "optimize" are ablations (prior alone / optimisation alone), see core/refine.py
 REFINE_MODES = ("none", "fast", "paper", "unguided", "optimize")
 DEVICES = ("auto", "cpu", "cuda")
+#: person proposal methods of the "topdown" detector (`core/detect/topdown.py`), in the order
+#: their proposals are verified
+PROPOSAL_METHODS = ("tracks", "yolo", "depth", "segmentation", "face", "tiles")
 QOS_RELIABILITY = ("reliable", "best_effort")
 
 
@@ -30,17 +33,30 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 #: numeric parameter ranges (inclusive): what `__post_init__` checks, and what the node declares
 #: in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
 PARAM_RANGES: dict[str, tuple[float, float]] = {
-    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "torch_threads": (0, 256), "depth_body_offset_m": (0.0, 0.5),
+    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "torch_threads": (0, 256),
+    "depth_body_offset_m": (0.0, 0.5), "person_max_crops": (1, 64),
     "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0),
     "contact_threshold_m": (0.001, 0.2), "contact_scale_m": (0.0001, 0.1),
     "contact_guidance_hinge_m": (0.0, 0.2), "contact_part_radius_m": (0.001, 1.0),
     "contact_band_m": (0.0, 0.5),
+    "assign_touch_m": (0.01, 2.0), "assign_image_gate": (0.0, 2.0),
     "refine_rounds": (0, 100), "refine_tau": (0, 999), "refine_stride": (0, 500),
     "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
     "sync_window_s": (0.0, 5.0),
     "keyframe_interval": (1, 1000), "marker_mesh_faces": (0, 1_000_000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
 }
+
+
+def proposal_methods(name: str, value: str) -> tuple[str, ...]:
+    """"tracks,depth" -> ("tracks", "depth"); ValueError naming `name` and the choices for an
+    empty list or an unknown method."""
+    methods = tuple(m.strip() for m in value.split(",") if m.strip())
+    unknown = [m for m in methods if m not in PROPOSAL_METHODS]
+    if unknown or not methods:
+        raise ValueError(f"{name}={value!r}: give one or more of {', '.join(PROPOSAL_METHODS)}"
+                         f", comma-separated")
+    return methods
 
 
 def _in_range(name: str, value: float) -> None:
@@ -81,15 +97,49 @@ class ContactConfig:
 
 
 @dataclass(frozen=True)
+class AssignmentConfig:
+    """Which person an object goes to (`stages/assignment.py`; flat parameter names: `assign_` +
+    field name, e.g. `assign_touch_m`). Each object goes to at most one person and each person
+    gets at most one object; an object near nobody goes to nobody (counted).
+
+    Attributes:
+        touch_m: with depth points on the object: a person touches it when some point of their
+            fitted body (mesh vertices, else joints) lies within this distance of the object's
+            points [m]; among those who touch it, the nearest in 3D gets it.
+        image_gate: without depth points: a person may get it when one of their visible
+            keypoints (wrists first) lies within this fraction of the person's box height of the
+            object's box in the image; the nearest in those units gets it.
+    """
+
+    touch_m: float = 0.25
+    image_gate: float = 0.15
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _in_range(f"assign_{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Configuration of the ROS-free detect -> estimate pipeline.
 
     Attributes:
-        detector: person detector (`core/registry.py` PERSON_DETECTORS): "mediapipe" (MediaPipe
-            Pose, offline, default).
+        detector: person detector (`core/registry.py` PERSON_DETECTORS): "mediapipe" (default:
+            MediaPipe Pose on the whole image: at most one person, and only when large in the
+            image) or "topdown" (several people per frame: person proposals, then MediaPipe
+            Pose on a crop of each; offline). topdown is not yet the default: on one large
+            person it fits worse (README, People in crowds).
         min_person_score: persons below this detection confidence are dropped.
         max_persons: at most this many persons per frame (largest boxes first).
         mediapipe_model_complexity: 0 (fastest), 1 or 2 (most accurate); only 0 and 1 ship offline.
+        person_proposals: detector "topdown", frames with a depth image: where to look for
+            people, comma-separated, among "tracks" (last frame's people), "depth" (person-sized
+            depth clusters on the floor), "yolo" (ultralytics persons, `ultralytics_weights`;
+            off with one note where the weights cannot be loaded), "segmentation" (MediaPipe
+            selfie-segmentation blobs), "face" (MediaPipe full-range faces), "tiles" (the whole
+            image and a grid of overlapping squares).
+        person_proposals_rgb: the same for frames without depth (no "depth").
+        person_max_crops: detector "topdown": at most this many pose crops per frame.
         ultralytics_weights: YOLO-seg weights file, or a name that downloads on first use where
             online (object_source "ultralytics").
         device: "auto" (cuda when available), "cpu" or "cuda".
@@ -124,6 +174,7 @@ class PipelineConfig:
             shipped in the package (scorehoi_node/core/estimate/weights/). Missing or corrupt
             weights: one log line, and the rule path (every template x yaw by ICP) runs.
         contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
+        assign: which person each object goes to (`AssignmentConfig`; parameters `assign_*`).
         min_object_confidence: a depth cluster the recogniser gives a lower probability of
             being an object (1 - P(clutter)) is no object.
         keyframe_interval: a tracked person's object is a keyframe (refined again in the
@@ -135,6 +186,9 @@ class PipelineConfig:
     min_person_score: float = 0.5
     max_persons: int = 4
     mediapipe_model_complexity: int = 1
+    person_proposals: str = "depth"
+    person_proposals_rgb: str = "tracks,tiles"
+    person_max_crops: int = 16
     ultralytics_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
     torch_threads: int = 0
@@ -150,6 +204,7 @@ class PipelineConfig:
     object_source: str = "rgbd"
     object_recogniser: str = ""
     contact: ContactConfig = field(default_factory=ContactConfig)
+    assign: AssignmentConfig = field(default_factory=AssignmentConfig)
     min_object_confidence: float = 0.5
     keyframe_interval: int = 8
 
@@ -161,6 +216,11 @@ class PipelineConfig:
         _in_range("min_person_score", self.min_person_score)
         _in_range("max_persons", self.max_persons)
         _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))
+        proposal_methods("person_proposals", self.person_proposals)
+        if "depth" in proposal_methods("person_proposals_rgb", self.person_proposals_rgb):
+            raise ValueError(f"person_proposals_rgb={self.person_proposals_rgb!r}: frames "
+                             "without depth have no 'depth' proposals")
+        _in_range("person_max_crops", self.person_max_crops)
         _in_range("depth_body_offset_m", self.depth_body_offset_m)
         _in_range("track_max_age", self.track_max_age)
         _in_range("track_min_iou", self.track_min_iou)

@@ -5,7 +5,8 @@ This module only wires the stages of `core/stages/` (one module each; their data
 boundaries are in `core/types.py`):
 
     Frame ─ persons ─> Detections ─ tracking ─> TrackedPerson[] ─ humans ─> Person[]
-          ─ objects ─> FoundObject[] ─ contacts ─> (contacts, penetration) per pair
+          ─ objects (candidates ─ assignment ─> owner ─ template + pose) ─> FoundObject[]
+          ─ contacts ─> (contacts, penetration) per pair
           ─ refinement ─> refined pairs ─ contacts ─> Interaction[] ─> FrameResult
 """
 
@@ -55,8 +56,9 @@ class Pipeline:
 
     #: settings `update` applies between frames without rebuilding models
     RUNTIME_SETTINGS = ("min_person_score", "max_persons", "track_max_age", "track_min_iou",
-                        "contact", "min_object_confidence", "depth_body_offset_m", "refine",
-                        "refine_rounds", "refine_tau", "refine_stride", "keyframe_interval")
+                        "contact", "assign", "min_object_confidence", "depth_body_offset_m",
+                        "refine", "refine_rounds", "refine_tau", "refine_stride",
+                        "keyframe_interval")
     #: their flat parameter names (ROS parameters: `contact_threshold_m`, ...)
     RUNTIME_PARAMETERS = flat_names(PipelineConfig(), RUNTIME_SETTINGS)
 
@@ -124,12 +126,14 @@ class Pipeline:
 
     def counters(self) -> dict[str, int]:
         """Counts for the operator (/diagnostics): persons not reconstructed, failed
-        refinements, object warm starts, background keyframe refinement."""
+        refinements, object warm starts, objects assigned / near nobody / contested
+        (`assign_*`), background keyframe refinement."""
         out = {"persons_not_fitted": self.humans.skipped}
         if self.refinement is not None:
             out["refine_failures"] = self.refinement.failures
         if self.objects is not None:
             out.update({f"objects_{k}": v for k, v in self.objects.stats.items()})
+            out.update({f"assign_{k}": v for k, v in self.objects.assignment.stats.items()})
         if self.keyframe_worker is not None:
             out.update({f"keyframes_{k}": v for k, v in self.keyframe_worker.stats.items()})
         return out

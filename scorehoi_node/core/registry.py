@@ -6,7 +6,8 @@ mediapipe or ultralytics; `Registry.get` imports the member on first use. Adding
 one file (the class, following the registry's protocol) plus one line here; the contract tests
 (`tests/core/test_registry.py`) build and check every member.
 
-    person detector  `core/stages/persons.py` `PersonDetector`: rgb image -> `Detections`;
+    person detector  `core/stages/persons.py` `PersonDetector`: rgb image (+ its frame) ->
+                     `Detections`;
                      built by `cls.from_config(config: PipelineConfig)`
     object source    `core/stages/object_sources.py` `ObjectSource`: frame + persons ->
                      the detector's `ObjectDetection`s (the object stage makes candidates);
@@ -64,6 +65,7 @@ class Registry:
 
 PERSON_DETECTORS = Registry("person detector", {
     "mediapipe": "scorehoi_node.core.detect.mediapipe_pose:MediaPipePoseDetector",
+    "topdown": "scorehoi_node.core.detect.topdown:TopDownPoseDetector",
 })
 
 OBJECT_SOURCES = Registry("object source", {

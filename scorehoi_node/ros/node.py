@@ -267,9 +267,13 @@ class ScoreHOINode(LifecycleNode):
                 if (sub := self._subs.get(k)) is not None and sub.get_publisher_count()]
 
     def diagnostics_callback(self) -> None:
-        """Counters of input/output frames and of every rejection reason, plus how many
-        publishers each input topic has (`publishers_<input>`: is the camera connected?)."""
-        counts = {**self.sync.counts(), **self.counts}
+        """Counters of input/output frames and of every rejection reason, the pipeline's own
+        (`Pipeline.counters`: persons not fitted, object warm starts, object owners `assign_*`,
+        ...), plus how many publishers each input topic has (`publishers_<input>`: is the camera
+        connected?)."""
+        pipeline = self.pipeline  # the worker may clear it meanwhile (cleanup)
+        counts = {**(pipeline.counters() if pipeline is not None else {}), **self.sync.counts(),
+                  **self.counts}
         values = [KeyValue(key=k, value=str(v)) for k, v in sorted(counts.items())]
         values += [KeyValue(key=f"publishers_{k}", value=str(sub.get_publisher_count()))
                    for k, sub in sorted(self._subs.items())]

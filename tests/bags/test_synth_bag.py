@@ -1,4 +1,5 @@
-"""Synthetic bag: write -> read equality, one stamp per frame, GT that lands on the person."""
+"""Synthetic bag: write -> read equality, one stamp per frame, GT that lands on the person;
+crowd bags: one GT interaction per person, the instance masks, `write_crowd_bag`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import pytest
 
 from scorehoi_node.bags.io import bag_topics, read_messages
 from scorehoi_node.bags.synth_bag import (DEPTH_TOPIC, FRAME_ID, GT_TOPIC, IMAGE_TOPIC,
-                                          INFO_TOPIC, TOPICS, frame_stamp_ns, write_synth_bag)
+                                          INFO_TOPIC, INSTANCES_TOPIC, TOPICS, frame_stamp_ns,
+                                          write_crowd_bag, write_synth_bag)
 from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.synth.camera import CameraSampler
+from scorehoi_node.core.synth.crowd import CrowdConfig
 from scorehoi_node.core.synth.frames import PERSON_ID, SynthContext, synth_frames
 from scorehoi_node.core.synth.render import Renderer
 from scorehoi_node.ros import conversions as conv
+from tests.core.synth.crowd_data import body_and_context, crowd_stream
 from tests.core.synth.test_frames import fixture_sequences
 
 N = 3
@@ -94,3 +98,68 @@ def test_ground_truth_message_decodes_and_lands_on_the_person(written):
             assert abs(gap - abs(c.distance)) < 5e-3
         assert gt.penetration_depth == pytest.approx(frame.penetration_depth, abs=1e-6)
         assert gt.refinement == "ground_truth"
+
+
+# -- crowds ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def crowd_written(tmp_path_factory):
+    _, context = body_and_context()
+    _, frames = crowd_stream()
+    path = tmp_path_factory.mktemp("crowd") / "bag"
+    info = write_synth_bag(path, iter(frames), context, instances=True)
+    return path, info, frames, context
+
+
+def test_crowd_bag_has_every_person_and_the_instance_masks(crowd_written):
+    path, info, frames, context = crowd_written
+    n = len(frames)
+    assert info.frames == n
+    topics = bag_topics(path)
+    assert topics[INSTANCES_TOPIC] == ("sensor_msgs/msg/Image", n)
+    assert all(topics[t][1] == n for t in TOPICS)
+    gts = [m for _, _, _, m in read_messages(path, topics=[GT_TOPIC])]
+    masks = [conv.image_to_rgb(m)[:, :, 0] for _, _, _, m in read_messages(path, topics=[INSTANCES_TOPIC])]
+    for frame, msg, mask in zip(frames, gts, masks, strict=True):
+        assert np.array_equal(mask, frame.mask)
+        assert [g.track_id for g in msg.interactions] == [p.track_id for p in frame.people]
+        assert len({g.track_id for g in msg.interactions}) == len(frame.people) >= 3
+        for i, (g, p) in enumerate(zip(msg.interactions, frame.people, strict=True)):
+            joints = np.array([[q.x, q.y, q.z] for q in g.joint_positions])
+            assert np.allclose(joints, p.frame.human_joints, atol=1e-5)
+            assert g.has_object == p.scene.has_object
+            assert len(g.contacts) == len(p.frame.contacts) == int(p.scene.contact_labels.sum())
+            if g.has_object:
+                assert g.object_template == p.scene.object_id
+                q = g.object_pose.position
+                assert np.allclose([q.x, q.y, q.z], p.frame.object_transl, atol=1e-5)
+            else:
+                assert g.object_template == "" and not g.contacts
+            # the person's visible pixels lie inside the box of their projected GT mesh
+            v, u = np.nonzero(mask == 2 * i + 1)
+            assert len(u) == p.visible_pixels
+            if len(u):
+                assert u.min() >= p.box[0] - 1 and u.max() <= p.box[2] + 1
+                assert v.min() >= p.box[1] - 1 and v.max() <= p.box[3] + 1
+            # GT joints project into the image onto someone (the person or who hides them)
+            uv = np.floor(frame.camera.project(joints)).astype(int)
+            assert np.mean(mask[uv[:, 1], uv[:, 0]] > 0) >= 0.8
+
+
+def test_write_crowd_bag_reports_what_it_wrote(tmp_path):
+    config = CrowdConfig(min_people=2, max_people=2, no_object_fraction=1.0, seq_len=2,
+                         width=160, height=120, distance_m=(2.5, 5.0))
+    seen = []
+    info = write_crowd_bag(tmp_path / "bag", 3, 4, config, on_frame=seen.append)
+    assert info.frames == 3 and len(seen) == 3 and info.config == config
+    s = info.summary()
+    assert s["crowd"]["people_per_frame"] == {"2": 3} and s["crowd"]["persons"] == 6
+    assert sum(s["crowd"]["height_px"].values()) == 6
+    assert s["rejections"]["crowd_people_2"] == 2 and s["rejections"]["person_accepted_none"] == 4
+    assert s["mb_per_frame"] == pytest.approx(info.bytes / 3 / 1e6, abs=1e-3)
+    assert 0 < info.cpu_s and s["cpu_s_per_frame"] == pytest.approx(info.cpu_s / 3, abs=1e-3)
+    assert info.bytes > 3 * 160 * 120 * 7  # rgb + depth + mask per frame
+    topics = bag_topics(info.path)
+    assert set(topics) == {*TOPICS, INSTANCES_TOPIC}
+    msgs = [m for _, _, _, m in read_messages(info.path, topics=[GT_TOPIC])]
+    assert [[g.track_id for g in m.interactions] for m in msgs] == [[1, 2], [1, 2], [3, 4]]
+    assert s["config"]["distance_m"] == [2.5, 5.0] and s["config"]["max_people"] == 2

@@ -3,7 +3,8 @@ import dataclasses
 import pytest
 import yaml
 
-from scorehoi_node.core.config import ContactConfig, NodeConfig, PipelineConfig, flat_names
+from scorehoi_node.core.config import (AssignmentConfig, ContactConfig, NodeConfig,
+                                       PipelineConfig, flat_names)
 from tests.conftest import ROOT
 
 
@@ -13,14 +14,18 @@ def test_defaults_are_valid_and_flat_roundtrip():
     assert flat["detector"] == "mediapipe" and flat["image_qos"] == "reliable"
     assert NodeConfig.from_flat_dict(flat) == cfg
     # nested config dataclasses flatten with their field name as prefix
-    n_fields = (len(dataclasses.fields(PipelineConfig)) - 1 + len(dataclasses.fields(ContactConfig))
-                + len(dataclasses.fields(NodeConfig)) - 1)
+    n_fields = (len(dataclasses.fields(PipelineConfig)) - 2 + len(dataclasses.fields(ContactConfig))
+                + len(dataclasses.fields(AssignmentConfig)) + len(dataclasses.fields(NodeConfig))
+                - 1)
     assert len(flat) == n_fields
     assert flat["contact_threshold_m"] == cfg.pipeline.contact.threshold_m == 0.03
     assert flat["contact_guidance_hinge_m"] == 0.02 and "contact" not in flat
     changed = NodeConfig.from_flat_dict({"contact_band_m": 0.05, "refine_rounds": 3})
     assert changed.pipeline.contact.band_m == 0.05 and changed.pipeline.refine_rounds == 3
     assert changed.pipeline.contact.threshold_m == 0.03
+    assert flat["assign_touch_m"] == 0.25 and "assign" not in flat
+    moved = NodeConfig.from_flat_dict({"assign_image_gate": 0.3})
+    assert moved.pipeline.assign == AssignmentConfig(image_gate=0.3)
 
 
 def test_flat_names_of_nested_fields():
@@ -43,6 +48,7 @@ def test_flat_names_of_nested_fields():
     ("detecter", "mediapipe", "unknown parameter"),
     ("object_source", "lidar", "object_source='lidar' is not one of rgbd, ultralytics"),
     ("contact_threshold_m", 0.5, r"contact_threshold_m=0.5 must be within"),
+    ("assign_touch_m", 0.0, r"assign_touch_m=0.0 must be within"),
     ("refine_rounds", -1, "refine_rounds"),
 ])
 def test_bad_values_raise_clear_errors(name, value, match):

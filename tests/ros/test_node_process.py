@@ -168,6 +168,11 @@ def test_one_array_per_frame_with_the_image_header(running, person_640x480, tmp_
     faces = conv.MARKER_MESH_FACES
     assert len(mesh) == 1 and 0.95 * 3 * faces <= len(mesh[0].points) <= 3 * faces
     assert spin_until(client.ex, lambda: len(client.got["markers"]) == n, 5)
+    # the pipeline's own counters reach /diagnostics too: every person was fitted, and without
+    # depth there was no object candidate to give anyone
+    assert spin_until(client.ex, lambda: "assign_assigned" in client.counters(), 5)
+    c = client.counters()
+    assert c["persons_not_fitted"] == 0 and c["assign_assigned"] == c["assign_near_nobody"] == 0
     print(json.dumps({"frame_to_interactions_latency_ms_median":
                       round(1e3 * float(np.median(latencies)), 1),
                       "latencies_ms": [round(1e3 * x, 1) for x in latencies]}))

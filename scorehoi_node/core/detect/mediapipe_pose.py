@@ -81,7 +81,7 @@ class MediaPipePoseDetector:
         return cls(model_complexity=config.mediapipe_model_complexity,
                    min_score=config.min_person_score)
 
-    def __call__(self, rgb: np.ndarray) -> Detections:
+    def __call__(self, rgb: np.ndarray, frame: object | None = None) -> Detections:
         h, w = rgb.shape[:2]
         res = self._process(np.ascontiguousarray(rgb))
         persons: list[PersonDetection] = []

@@ -41,7 +41,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from scorehoi_node.core.detect.rgbd_objects import RGBDObjectConfig, depth_components
-from scorehoi_node.core.estimate.floor import estimate_floor
+from scorehoi_node.core.floor import estimate_floor
 from scorehoi_node.core.geometry import backproject_image, body_surface_mask, box_mask
 from scorehoi_node.core.types import (CameraIntrinsics, HumanEstimate, ObjectCandidate,
                                       ObjectDetection, PersonDetection)

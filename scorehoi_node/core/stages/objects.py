@@ -8,6 +8,11 @@ The recogniser's weights ship in the package (`PipelineConfig.object_recogniser`
 them). When they are missing or corrupt the stage says so in one line (`notes`, and the log) and
 runs the rule path instead: every template x yaw by ICP on the best candidate of each person.
 
+Which object goes to which person is the assignment stage's decision (`stages/assignment.py`),
+taken over the search's choices: the person touching it in 3D, else the nearest in the image
+within a gate relative to the person's size; at most one object per person and one person per
+object; an object near nobody is dropped and counted.
+
 `FoundObject.keyframe` marks a track's first object and then every `keyframe_interval` frames
 of it (the frames keyframe refinement refines again).
 """
@@ -26,6 +31,7 @@ from scorehoi_node.core.estimate.object_recogniser import (ObjectRecogniser,
 from scorehoi_node.core.estimate.object_search import ObjectSearch, ObjectSearchConfig
 from scorehoi_node.core.objects import ObjectLibrary
 from scorehoi_node.core.registry import OBJECT_SOURCES
+from scorehoi_node.core.stages.assignment import Assignment, AssignmentStage
 from scorehoi_node.core.stages.object_sources import ObjectSource
 from scorehoi_node.core.types import (Detections, FoundObject, Frame, ObjectCandidate, Person)
 
@@ -45,10 +51,14 @@ class FrameObjects:
         candidates: every candidate of the frame (at the people, and detections near no one;
             the evidence before recognition).
         found: the identified objects, at most one per person (`FoundObject.person` set).
+        assignment: the owner of each of the search's choices (its `ObjectHypothesis`es, in
+            their order: at most one per person plus detections near no one; None: near
+            nobody or a nearer person's).
     """
 
     candidates: list[ObjectCandidate]
     found: list[FoundObject]
+    assignment: Assignment
 
 
 @dataclass(frozen=True)
@@ -118,11 +128,14 @@ class ObjectStage:
         library: the object templates.
         source: the object source (built from `config` when None).
         device: torch device of detector sources.
+        assignment: who gets which candidate (built from `config.assign` when None).
     """
 
     def __init__(self, config: PipelineConfig, library: ObjectLibrary,
-                 source: ObjectSource | None = None, device: str = "cpu") -> None:
+                 source: ObjectSource | None = None, device: str = "cpu",
+                 assignment: AssignmentStage | None = None) -> None:
         self.library = library
+        self.assignment = assignment if assignment is not None else AssignmentStage(config.assign)
         self.source = source if source is not None else make_object_source(config, device)
         self.notes = list(self.source.notes)
         recogniser, note = load_or_fallback(library, config.object_recogniser)
@@ -138,6 +151,7 @@ class ObjectStage:
         return ObjectSearchConfig(min_object_probability=config.min_object_confidence)
 
     def update(self, config: PipelineConfig) -> None:
+        self.assignment.update(config)
         self.keyframe_interval = config.keyframe_interval
         self.search.config = self._search_config(config)
 
@@ -147,10 +161,12 @@ class ObjectStage:
         res = self.search(frame.camera, [p.human for p in persons],
                           [p.detection for p in persons], depth=frame.depth,
                           detections=detections)
-        by_person = {h.person: h for h in res.objects if h.person is not None}
+        hypotheses = list(res.objects)
+        assignment = self.assignment(persons, [h.candidate for h in hypotheses])
         found = []
         for i, person in enumerate(persons):
-            hyp = by_person.get(i)
+            k = assignment.of_person(i)
+            hyp = None if k is None else hypotheses[k]
             keyframe = self.warm.get(person.track_id, self.keyframe_interval) is None
             obj = None if hyp is None else FoundObject(hyp.estimate, hyp.candidate.mask,
                                                        hyp.object_points, i, keyframe)
@@ -160,7 +176,7 @@ class ObjectStage:
                 self.stats["found"] += 1
                 self.stats["keyframe"] += keyframe
                 self.stats["boxes"] += hyp.template.id not in self.library.ids
-        return FrameObjects(res.found.candidates, found)
+        return FrameObjects(res.found.candidates, found, assignment)
 
     def keep_tracks(self, tracks: set[int]) -> None:
         """End of a frame: forget the warm starts of tracks not in `tracks` (the frame's live

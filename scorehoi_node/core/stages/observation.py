@@ -13,7 +13,7 @@ from scorehoi_node.core.diffusion.condition import ConditionSpec, condition_feat
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.guidance.mask import mask_distance
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, StateCodec
-from scorehoi_node.core.estimate.floor import estimate_floor
+from scorehoi_node.core.floor import estimate_floor
 from scorehoi_node.core.geometry import backproject_image
 from scorehoi_node.core.objects.template import ObjectTemplate
 from scorehoi_node.core.types import FoundObject, Frame, PersonDetection

@@ -12,7 +12,12 @@ from scorehoi_node.core.types import Detections, Frame
 
 
 class PersonDetector(Protocol):
-    """Finds persons (with keypoints) in one RGB image. Built by `from_config(config)`."""
+    """Finds persons (with keypoints) in one image. Built by `from_config(config)`.
+
+    Detectors that use only the image ignore `frame`; those that use depth or intrinsics
+    (the "topdown" detector's depth proposals) read them from `frame`, and work on the image
+    alone when it is None (a still image, a camera without depth).
+    """
 
     name: str
     #: times the backend rebuilt itself (input size change, an error) and why, last time; the
@@ -20,8 +25,9 @@ class PersonDetector(Protocol):
     recoveries: int
     last_recovery: str
 
-    def __call__(self, rgb: np.ndarray) -> Detections:
-        """(H, W, 3) uint8 RGB -> the persons (and any objects the backend sees) of this frame."""
+    def __call__(self, rgb: np.ndarray, frame: Frame | None = None) -> Detections:
+        """(H, W, 3) uint8 RGB (the frame's image) and its `Frame` when there is one -> the
+        persons (and any objects the backend sees) of this frame."""
         ...
 
     def close(self) -> None:
@@ -43,7 +49,7 @@ class PersonStage:
         self.min_score = config.min_person_score
 
     def __call__(self, frame: Frame) -> Detections:
-        found = self.detector(frame.rgb)
+        found = self.detector(frame.rgb, frame)
         persons = [p for p in found.persons if p.score >= self.min_score]
         return Detections(persons=persons, objects=list(found.objects), detector=found.detector)
 

@@ -218,7 +218,7 @@ def render_frame(scene: HOIScene, rng: np.random.Generator, renderer: Renderer,
         *view.background,
     ]
     out = renderer.render(meshes, view.camera, view.pose, view.lighting, background=BACKGROUND)
-    return _frame(scene, out.rgb, out.depth, out.instances, view, template, context)
+    return assemble_frame(scene, out.rgb, out.depth, out.instances, view, context)
 
 
 @dataclass(frozen=True)
@@ -264,9 +264,12 @@ def _to_camera(pose: CameraPose, points_world: np.ndarray) -> np.ndarray:
     return pose.to_camera(np.asarray(points_world, np.float64)).astype(np.float32)
 
 
-def _frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray,
-           view: SynthView, template: ObjectTemplate, context: SynthContext) -> SynthFrame:
+def assemble_frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray,
+                   view: SynthView, context: SynthContext) -> SynthFrame:
+    """The `SynthFrame` of a rendered scene: its images (`mask` with `PERSON_ID` /
+    `OBJECT_ID`) and its ground truth in the camera frame of `view`."""
     pose = view.pose
+    template = context.library.by_id(scene.object_id) if scene.has_object else None
     gt = camera_ground_truth(scene, pose)
     contacts, penetration = ground_truth_contacts(scene, template, pose, context)
     return SynthFrame(
@@ -278,16 +281,18 @@ def _frame(scene: HOIScene, rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray
         floor_plane=gt.floor_plane, contacts=contacts, penetration_depth=penetration)
 
 
-def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate, pose: CameraPose,
+def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate | None, pose: CameraPose,
                           context: SynthContext) -> tuple[tuple[Contact, ...], float]:
     """Contacts of the scene's GT contact vertices and the penetration depth, camera frame.
 
     Object point: p - sdf(p) * ∇sdf(p) / |∇sdf(p)| in the template frame (the nearest surface
     point of the SDF), normal: ∇sdf / |∇sdf| (outward). Penetration: the largest depth of any
-    body vertex inside the object (0 when none).
+    body vertex inside the object (0 when none). No object (`template` None): ((), 0.0).
     """
     import torch
 
+    if template is None:
+        return (), 0.0
     R_o = scene.object_rotmat.astype(np.float64)
     t_o = scene.object_transl.astype(np.float64)
     local = (scene.human_vertices.astype(np.float64) - t_o) @ R_o  # world -> template frame
@@ -324,7 +329,8 @@ def ground_truth_contacts(scene: HOIScene, template: ObjectTemplate, pose: Camer
 def ground_truth_interaction(frame: SynthFrame, context: SynthContext,
                              track_id: int = 1) -> Interaction:
     """The frame's ground truth as a pipeline `Interaction` (camera frame; local joint
-    rotations with the root's = camera-frame root rotation; refinement "ground_truth")."""
+    rotations with the root's = camera-frame root rotation; no object when the scene has none;
+    refinement "ground_truth")."""
     scene = frame.scene
     rotations = np.concatenate([frame.root_rotmat[None].astype(np.float64),
                                 scene.body_pose_rotmat.astype(np.float64)])
@@ -333,11 +339,13 @@ def ground_truth_interaction(frame: SynthFrame, context: SynthContext,
         joint_rotations=rotations, joint_positions=frame.human_joints.astype(np.float64),
         shape=scene.shape.astype(np.float64), confidence=1.0,
         vertices=frame.human_vertices.astype(np.float64), faces=context.faces)
-    template = context.library.by_id(scene.object_id)
-    obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
-                         rotation=frame.object_rotmat.astype(np.float64),
-                         translation=frame.object_transl.astype(np.float64),
-                         extent=template.extent.astype(np.float64), confidence=1.0)
+    obj = None
+    if scene.has_object:
+        template = context.library.by_id(scene.object_id)
+        obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
+                             rotation=frame.object_rotmat.astype(np.float64),
+                             translation=frame.object_transl.astype(np.float64),
+                             extent=template.extent.astype(np.float64), confidence=1.0)
     return Interaction(track_id=track_id, human=human, obj=obj, contacts=list(frame.contacts),
                        penetration_depth=frame.penetration_depth, refinement=GROUND_TRUTH)
 

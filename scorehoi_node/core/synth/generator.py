@@ -10,6 +10,9 @@ Pipeline per scene:
 4. the body is lowered onto the floor (lowest foot vertex at y = 0, or the seat carries it);
 5. validation (`PlausibilityLimits`): contact gap, penetration, feet on the floor, object
    supported. Failing scenes are rejected and redrawn (counted in `stats`).
+
+People without an object (`NO_OBJECT`, "none") skip steps 2-3 and are validated for the floor
+only; they are drawn only when asked for, so the default draw (`INTERACTIONS`) is unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from scorehoi_node.core.objects.library import ObjectLibrary
 from scorehoi_node.core.objects.template import ObjectTemplate
 from scorehoi_node.core.bodies.kinematics import Pose, Skeleton
 from scorehoi_node.core.synth.mocap import LIBRARY_JOINTS, MocapLibrary, load_library
-from scorehoi_node.core.synth.scene import CONTACT_GT_M, INTERACTIONS, HOIScene
+from scorehoi_node.core.synth.scene import (ALL_INTERACTIONS, CONTACT_GT_M, INTERACTIONS,
+                                            NO_OBJECT, HOIScene)
 
 #: objects each interaction may use
 OBJECTS_FOR = {
@@ -38,6 +42,7 @@ OBJECTS_FOR = {
     "kick_ball": ("ball",),
     "push_table": ("table",),
     "nearby": ("box", "backpack", "stool", "chair", "ball", "table"),
+    NO_OBJECT: (),
 }
 #: body parts whose contact-subset vertices must touch the object, per interaction
 CONTACT_PARTS = {
@@ -49,6 +54,7 @@ CONTACT_PARTS = {
     "kick_ball": None,  # the kicking foot
     "push_table": ("left_hand", "right_hand"),
     "nearby": (),
+    NO_OBJECT: (),
 }
 
 #: interactions whose object stands on the floor (the others are held by the person)
@@ -99,6 +105,10 @@ class SceneRejected(Exception):
     """A drawn scene failed its plausibility checks (the generator redraws)."""
 
 
+class NoPlausibleScene(RuntimeError):
+    """Every try of a draw was rejected (`SceneGenerator.max_tries`)."""
+
+
 class SceneGenerator:
     """Draws physically plausible HOI scenes.
 
@@ -140,13 +150,23 @@ class SceneGenerator:
         return self.sample_sequence(rng, 1, interaction)[0]
 
     def sample_sequence(self, rng: np.random.Generator, n_frames: int,
-                        interaction: str | None = None, stride: int = 1) -> list[HOIScene]:
+                        interaction: str | tuple[str, ...] | None = None,
+                        stride: int = 1) -> list[HOIScene]:
         """`n_frames` consecutive validated frames: one person, one object and one interaction
-        following consecutive mocap frames (`stride` library frames apart, 30 Hz library)."""
-        if interaction is not None and interaction not in INTERACTIONS:
-            raise ValueError(f"interaction={interaction!r} is not one of {', '.join(INTERACTIONS)}")
+        following consecutive mocap frames (`stride` library frames apart, 30 Hz library).
+
+        `interaction`: None draws one of `INTERACTIONS` uniformly on every try, a tuple draws
+        from its members the same way, a name fixes it; `NO_OBJECT` ("none") gives a person
+        without an object (validated for the floor only). Raises `NoPlausibleScene` after
+        `max_tries` rejected tries."""
+        choices = (INTERACTIONS if interaction is None else
+                   (interaction,) if isinstance(interaction, str) else tuple(interaction))
+        unknown = [k for k in choices if k not in ALL_INTERACTIONS]
+        if unknown or not choices:
+            raise ValueError(f"interaction={interaction!r} is not one of "
+                             f"{', '.join(ALL_INTERACTIONS)}")
         for _ in range(self.max_tries):
-            kind = interaction or INTERACTIONS[rng.integers(len(INTERACTIONS))]
+            kind = choices[rng.integers(len(choices))] if len(choices) > 1 else choices[0]
             params = self._draw_params(rng, kind)
             start = int(self._standing[rng.integers(len(self._standing))])
             frames = [min(start + k * stride, len(self.mocap) - 1) for k in range(n_frames)]
@@ -158,14 +178,16 @@ class SceneGenerator:
                 continue
             self.stats[f"accepted_{kind}"] += 1
             return out
-        raise RuntimeError(f"no plausible scene after {self.max_tries} tries: {dict(self.stats)}")
+        raise NoPlausibleScene(f"no plausible scene after {self.max_tries} tries: "
+                               f"{dict(self.stats)}")
 
     # -- drawing ------------------------------------------------------------------------------
     def _draw_params(self, rng: np.random.Generator, kind: str) -> dict:
         gender = float(rng.choice([0.1, 0.9])) if rng.random() < 0.7 else float(rng.uniform())
         shape = np.array([gender, rng.uniform(0.35, 0.75), rng.uniform(0.2, 0.8),
                           rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.85), rng.uniform(0.3, 0.7)])
-        obj = OBJECTS_FOR[kind][rng.integers(len(OBJECTS_FOR[kind]))]
+        objects = OBJECTS_FOR[kind]
+        obj = objects[rng.integers(len(objects))] if objects else ""
         return dict(
             shape=shape.astype(np.float32), object_id=obj,
             yaw=rng.uniform(-np.pi, np.pi), place=rng.uniform(-1.5, 1.5, size=2),
@@ -184,6 +206,8 @@ class SceneGenerator:
         fwd = pose.local[0][:, 2]
         heading = np.arctan2(fwd[0], fwd[2])
         pose.local[0] = Rotation.from_euler("y", prm["yaw"] - heading).as_matrix() @ pose.local[0]
+        if kind == NO_OBJECT:
+            return self._finish_alone(prm, sk, pose, shape, seq, index)
         tmpl = self.library.by_id(prm["object_id"])
         edit = getattr(self, f"_edit_{kind}")
         obj_R, obj_t, required = edit(sk, pose, tmpl, prm, shape)
@@ -515,13 +539,19 @@ class SceneGenerator:
         if kind == "nearby" and sdf.min() < lim.min_nearby_gap:
             raise SceneRejected("nearby_touches")
         obj_v = tmpl.vertices.astype(np.float64) @ R.T + t
-        feet_y = verts[np.r_[self._part_ids["left_foot"], self._part_ids["right_foot"]], 1].min()
-        if abs(feet_y) > lim.max_foot_float or verts[:, 1].min() < -lim.max_penetration:
-            raise SceneRejected("feet_off_floor")
+        self._check_feet(verts)
         if kind in _ON_FLOOR and \
                 abs(obj_v[:, 1].min()) > lim.max_object_float:
             raise SceneRejected("object_not_on_floor")
         csdf = sdf[self._contact_ids]
+        return self._scene(
+            kind, prm, sk, pose, verts, seq, index,
+            object_id=tmpl.id, object_rotmat=R.astype(np.float32),
+            object_transl=np.asarray(t, np.float32), object_vertices=obj_v.astype(np.float32),
+            contact_labels=csdf <= CONTACT_GT_M, contact_distances=csdf.astype(np.float32))
+
+    def _scene(self, kind, prm, sk, pose, verts, seq, index, **obj) -> HOIScene:
+        """The validated scene: the person's pose and mesh, `obj` the object fields."""
         _, joints = sk.fk(pose)
         return HOIScene(
             interaction=kind, body_model=self.body.name,
@@ -529,10 +559,28 @@ class SceneGenerator:
             root_rotmat=pose.local[0].astype(np.float32),
             root_transl=pose.root_transl.astype(np.float32),
             human_vertices=verts.astype(np.float32), human_joints=joints.astype(np.float32),
-            object_id=tmpl.id, object_rotmat=R.astype(np.float32),
-            object_transl=np.asarray(t, np.float32), object_vertices=obj_v.astype(np.float32),
-            contact_labels=csdf <= CONTACT_GT_M, contact_distances=csdf.astype(np.float32),
-            sequence=seq, frame_index=index)
+            sequence=seq, frame_index=index, **obj)
+
+    def _check_feet(self, verts: np.ndarray) -> None:
+        """Feet on the floor (lowest foot vertex within `max_foot_float`), nothing below it."""
+        lim = self.limits
+        feet_y = verts[np.r_[self._part_ids["left_foot"], self._part_ids["right_foot"]], 1].min()
+        if abs(feet_y) > lim.max_foot_float or verts[:, 1].min() < -lim.max_penetration:
+            raise SceneRejected("feet_off_floor")
+
+    def _finish_alone(self, prm, sk, pose, shape, seq, index) -> HOIScene:
+        """A person without an object: on the floor, feet validated like `_finish`."""
+        self._drop_to_floor(pose, shape)
+        verts = self._forward(pose, shape)
+        if not np.isfinite(verts).all():
+            raise SceneRejected("non_finite")
+        self._check_feet(verts)
+        n = len(self._contact_ids)
+        return self._scene(
+            NO_OBJECT, prm, sk, pose, verts, seq, index,
+            object_id="", object_rotmat=np.eye(3, dtype=np.float32),
+            object_transl=np.zeros(3, np.float32), object_vertices=np.zeros((0, 3), np.float32),
+            contact_labels=np.zeros(n, bool), contact_distances=np.full(n, np.inf, np.float32))
 
     def _hands_on_table(self, sk, pose, shape, tmpl, R, t, rv, top, left, fwd):
         """Both palms onto the table top (IK), then the exact gap closed vertically."""

@@ -8,7 +8,7 @@ tests do; `Renderer` sets it when unset).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,11 +69,14 @@ class RenderOutput:
         rgb: (H, W, 3) uint8.
         depth: (H, W) float32 z-depth along the optical axis [m]; NaN where nothing was hit.
         instances: (H, W) uint8 instance id per pixel (0 = background / unlabelled).
+        amodal: instance id -> (H, W) bool silhouette of that instance's meshes alone (as if
+            nothing occluded them), for the ids asked for.
     """
 
     rgb: np.ndarray
     depth: np.ndarray
     instances: np.ndarray
+    amodal: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _direction_pose(direction: np.ndarray) -> np.ndarray:
@@ -100,8 +103,10 @@ class Renderer:
         self._renderer = pyrender.OffscreenRenderer(width, height)
 
     def render(self, meshes: list[RenderMesh], camera: CameraIntrinsics, pose: CameraPose,
-               lighting: Lighting, background: tuple[float, float, float] = (0.6, 0.65, 0.7)
-               ) -> RenderOutput:
+               lighting: Lighting, background: tuple[float, float, float] = (0.6, 0.65, 0.7),
+               amodal: tuple[int, ...] = ()) -> RenderOutput:
+        """RGB, depth and instance ids of `meshes`; plus, for each instance id in `amodal`, the
+        silhouette of that instance alone (one extra segmentation pass each)."""
         if (camera.width, camera.height) != (self.width, self.height):
             raise ValueError(f"renderer is {self.width}x{self.height}, camera is "
                              f"{camera.width}x{camera.height}")
@@ -134,8 +139,13 @@ class Renderer:
         seg, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=seg_map)
         depth = depth.astype(np.float32)
         depth[depth <= 0] = np.nan
+        alone = {}
+        for k in amodal:
+            only = {node: ids for node, ids in seg_map.items() if ids[0] == k}
+            mask, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=only)
+            alone[k] = mask[:, :, 0] == k
         return RenderOutput(rgb=np.ascontiguousarray(rgb[:, :, :3]), depth=depth,
-                            instances=np.ascontiguousarray(seg[:, :, 0]))
+                            instances=np.ascontiguousarray(seg[:, :, 0]), amodal=alone)
 
     def close(self) -> None:
         self._renderer.delete()

@@ -5,7 +5,7 @@ World frame: metres, +Y up, floor at y = 0 (the body model's frame up to a rigid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,14 +20,23 @@ INTERACTIONS = (
     "push_table",      # both hands on a table top, leaning
     "nearby",          # an object on the floor near the person, no contact
 )
+#: a person with no object at all (standing / moving as in the mocap); not among
+#: `INTERACTIONS`, which the single-person engine draws from, so its streams stay as they were
+NO_OBJECT = "none"
+#: every interaction type a scene may have
+ALL_INTERACTIONS = (*INTERACTIONS, NO_OBJECT)
 
 
 @dataclass(frozen=True)
 class HOIScene:
-    """One person, one object, their contacts; everything in the world frame.
+    """One person, their object (unless `interaction` is `NO_OBJECT`), their contacts;
+    everything in the world frame.
+
+    Without an object: `object_id` is "", `object_rotmat` the identity, `object_transl` zero,
+    `object_vertices` (0, 3), no contact labels set and every contact distance +inf.
 
     Attributes:
-        interaction: one of `INTERACTIONS`.
+        interaction: one of `ALL_INTERACTIONS`.
         body_model: body model name ("anny").
         body_pose_rotmat: (J-1, 3, 3) float32 local joint rotations (BodyModel convention).
         shape: (S,) float32 body shape vector.
@@ -67,6 +76,36 @@ class HOIScene:
     @property
     def in_contact(self) -> bool:
         return bool(self.contact_labels.any())
+
+    @property
+    def has_object(self) -> bool:
+        return bool(self.object_id)
+
+
+def move_scene(scene: HOIScene, yaw: float, offset: np.ndarray) -> HOIScene:
+    """The scene moved rigidly on the floor: turned by `yaw` [rad] about the world +Y axis
+    through the origin, then shifted by `offset` (3,) [m] (its y must be 0: the floor stays at
+    y = 0). Contacts and distances are invariant; computed in float64, stored as float32."""
+    offset = np.asarray(offset, np.float64)
+    if offset.shape != (3,) or offset[1] != 0.0:
+        raise ValueError(f"offset must be a horizontal (3,) vector, got {offset}")
+    c, s = np.cos(yaw), np.sin(yaw)
+    R = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+    def move(points: np.ndarray) -> np.ndarray:
+        return (np.asarray(points, np.float64) @ R.T + offset).astype(np.float32)
+
+    joints = scene.human_joints.astype(np.float64)
+    # BodyModel convention: root joint = rest_root + root_transl (rest_root is pose independent)
+    rest_root = joints[0] - scene.root_transl.astype(np.float64)
+    return replace(
+        scene, root_rotmat=(R @ scene.root_rotmat).astype(np.float32),
+        root_transl=(R @ joints[0] + offset - rest_root).astype(np.float32),
+        human_vertices=move(scene.human_vertices), human_joints=move(joints),
+        object_rotmat=(R @ scene.object_rotmat).astype(np.float32) if scene.has_object
+        else scene.object_rotmat,
+        object_transl=move(scene.object_transl) if scene.has_object else scene.object_transl,
+        object_vertices=move(scene.object_vertices).reshape(-1, 3))
 
 
 #: a contact-subset vertex is in ground-truth contact within this distance of the object [m]

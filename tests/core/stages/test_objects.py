@@ -47,12 +47,14 @@ def test_warm_starts_of_dead_tracks_are_forgotten():
 
 
 def _frame_and_person(kind: str, depth: bool = True):
-    """A rendered frame of `kind` and its person (ground-truth body, rendered mask, no
-    keypoints)."""
+    """A rendered frame of `kind` and its person (ground-truth body, rendered mask, its joints
+    projected as keypoints: the 2D evidence the assignment needs without depth)."""
     sf, human = rendered_frames()[kind]
     mask = sf.mask == PERSON_ID
     ys, xs = np.nonzero(mask)
-    det = PersonDetection(np.zeros((0, 2)), np.zeros(0), None, "none",
+    uvw = np.asarray(human.joint_positions, np.float64) @ sf.camera.K.T
+    uv = uvw[:, :2] / uvw[:, 2:]
+    det = PersonDetection(uv, np.ones(len(uv)), None, "none",
                           np.array([xs.min(), ys.min(), xs.max() + 1.0, ys.max() + 1.0]), 1.0,
                           mask)
     frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth if depth else None)

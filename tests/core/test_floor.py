@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scorehoi_node.core.estimate.floor import estimate_floor
+from scorehoi_node.core.floor import estimate_floor
 from scorehoi_node.core.synth.camera import CameraPose, look_at
 from scorehoi_node.core.types import CameraIntrinsics
 
