@@ -21,6 +21,7 @@ setup(
         "scorehoi_node.core.objects": ["assets/*.npz", "assets/LICENSES.md"],
         "scorehoi_node.core.synth": ["assets/*.npz", "assets/LICENSES.md"],
         "scorehoi_node.core.diffusion": ["weights/*.safetensors", "weights/*.json", "weights/*.md"],
+        "scorehoi_node.core.estimate": ["weights/*.safetensors", "weights/*.json", "weights/*.md"],
     },
     install_requires=["setuptools"],
     zip_safe=False,

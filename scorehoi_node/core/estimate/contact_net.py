@@ -18,9 +18,9 @@ features, global]) -> max pool over vertices -> second global feature -> per ver
 ~0.1 M parameters; batched over persons; no CPU-only ops (`.to(device)` moves everything).
 
 Body frame: origin at the pelvis (joint 0), +X towards the left hip, +Y along the pelvis -> lower
-spine joint made orthogonal to +X, +Z = X x Y (forward). It is computed from the posed joints
-(`Reconstruction` has no root rotation), rigid with the pelvis, so the same person and object in
-any camera give the same inputs.
+spine joint (`FRAME_JOINTS`) made orthogonal to +X, +Z = X x Y (forward). It is computed from the
+posed joints (`Reconstruction` has no root rotation), so the same person and object seen by any
+camera give the same inputs.
 
 The decision threshold chosen on validation data at training is folded into the output:
 `ContactPredictor.probabilities` are sigmoid(logit - logit(threshold)), so p >= 0.5 is the
@@ -47,8 +47,9 @@ CHECKPOINT_FORMAT = "scorehoi.contact_net"
 CHECKPOINT_VERSION = 1
 #: the checkpoint shipped with the package (`python -m scorehoi_node.core.estimate.contact_train`)
 DEFAULT_CONTACT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "contact_net.safetensors"
-#: joints that fix the body frame, per body model: (left hip, right hip, lower spine)
-FRAME_JOINTS = {"anny": ("upperleg01.L", "upperleg01.R", "spine05"),
+#: joints that fix the body frame, per body model: (left hip, right hip, a spine joint ~10-15 cm
+#: above the pelvis; anny's spine05 sits on the pelvis itself, so its spine03)
+FRAME_JOINTS = {"anny": ("upperleg01.L", "upperleg01.R", "spine03"),
                 "smplh": ("left_hip", "right_hip", "spine1"),
                 "smplx": ("left_hip", "right_hip", "spine1")}
 #: RBF widths [m] of the signed-distance encoding
@@ -104,7 +105,7 @@ def body_frame(joints: torch.Tensor, frame_joints: torch.Tensor) -> tuple[torch.
 
     Args:
         joints: (B, J, 3) joints in any frame; joint 0 is the pelvis.
-        frame_joints: (3,) int64 indices of (left hip, right hip, lower spine).
+        frame_joints: (3,) int64 indices of (left hip, right hip, lower spine) (`FRAME_JOINTS`).
     Returns:
         origin (B, 3) and axes (B, 3, 3) whose columns are the body +X, +Y, +Z in the input
         frame; body coordinates are `(p - origin) @ axes`.

@@ -255,6 +255,7 @@ def _counts(items: Sequence[str]) -> dict[str, int]:
 def _main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     defaults = ContactTrainConfig()
@@ -268,13 +269,18 @@ def _main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    console = Console()
     with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn()) as bar:
+                  TimeRemainingColumn(), console=console) as bar:
         task = bar.add_task("posing corrupted samples", total=args.steps)
 
         def progress(stage: str, done: int, total: int, loss: float) -> None:
             if stage == "train":
                 bar.update(task, completed=done, description=f"training (BCE {loss:.4f})")
+                if not console.is_terminal and done % max(1, total // 20) == 0:
+                    print(f"step {done}/{total} BCE {loss:.4f}", flush=True)
+            elif not console.is_terminal:
+                print(f"posing part {done + 1} of {total}", flush=True)
 
         _, report = train_contact_net(args.data, args.out, args.steps, args.batch_size,
                                       args.seed, progress=progress)
