@@ -226,7 +226,6 @@ class PosedExamples:
 
     Attributes:
         vertices: (N, C, 3) contact-subset vertices [m].
-        normals: (N, C, 3) their unit normals.
         joints: (N, J, 3) joints [m].
         object_rotmat: (N, 3, 3), object_transl: (N, 3) object pose in the same frame.
         template_ids: N template ids; labels: (N, C) bool GT; interactions: N types;
@@ -234,7 +233,6 @@ class PosedExamples:
     """
 
     vertices: torch.Tensor
-    normals: torch.Tensor
     joints: torch.Tensor
     object_rotmat: torch.Tensor
     object_transl: torch.Tensor
@@ -265,14 +263,10 @@ class PosedExamples:
 
 
 def pose_examples(examples: ContactExamples, raw: torch.Tensor, scales: torch.Tensor,
-                  body: BodyModel, normals_of: Callable[[torch.Tensor], torch.Tensor],
-                  chunk: int = 64) -> PosedExamples:
-    """Pose the (corrupted) raw states `raw` of `examples` with `body` in the pelvis frame.
-
-    `normals_of(vertices (B, V, 3)) -> (B, C, 3)` gives the contact vertices' normals
-    (`ContactPredictor`'s mesh tables)."""
+                  body: BodyModel, chunk: int = 64) -> PosedExamples:
+    """Pose the (corrupted) raw states `raw` of `examples` with `body` in the pelvis frame."""
     layout = body.state_layout
-    verts, normals, joints = [], [], []
+    verts, joints = [], []
     ids = body.contact_vertex_ids
     for s in range(0, len(raw), chunk):
         p = layout.unpack(raw[s:s + chunk])
@@ -282,11 +276,10 @@ def pose_examples(examples: ContactExamples, raw: torch.Tensor, scales: torch.Te
                        torch.zeros(len(shape), 3, dtype=shape.dtype))
             shift = out.joints[:, :1]
             verts.append((out.vertices[:, ids] - shift).float())
-            normals.append(normals_of(out.vertices).float())
             joints.append((out.joints - shift).float())
     p = layout.unpack(raw)
     return PosedExamples(
-        vertices=torch.cat(verts), normals=torch.cat(normals), joints=torch.cat(joints),
+        vertices=torch.cat(verts), joints=torch.cat(joints),
         object_rotmat=(p.root_rotmat @ p.object_rotmat).float(),
         object_transl=(p.root_rotmat @ p.object_transl[..., None])[..., 0].float(),
         template_ids=examples.template_ids, labels=examples.labels,

@@ -29,9 +29,8 @@ predicted contact set (the convention of `ContactEstimate`).
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ import torch
 from torch import nn
 
 from scorehoi_node.core.bodies.functional import rotmat_to_rot6d
-from scorehoi_node.core.diffusion.denoiser import CheckpointError
+from scorehoi_node.core.checkpoints import CheckpointError, Checkpointed
 from scorehoi_node.core.estimate.contacts import ContactConfig, ContactEstimate, estimate_contacts
 from scorehoi_node.core.objects.template import NUM_KEYPOINTS, ObjectTemplate
 
@@ -145,6 +144,46 @@ def vertex_normals(vertices: torch.Tensor, triangles: torch.Tensor) -> torch.Ten
     return n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+def normal_pairs(rest_vertices: torch.Tensor, faces: torch.Tensor, vertex_ids: torch.Tensor,
+                 part_ids: torch.Tensor, neighbours: int = 8) -> torch.Tensor:
+    """(C, 2) int64 per contact vertex i, two other contact vertices (a, b) of its body part
+    such that cross(v_a - v_i, v_b - v_i) points along the mesh normal at i in the rest pose:
+    `subset_normals` then gives a normal from the contact subset alone (guidance
+    reconstructions may hold only some mesh rows).
+
+    Among the `neighbours` nearest same-part vertices, the pair whose triangle normal is closest
+    in direction to the mesh normal, among the pairs spanning at least 20 % of the largest
+    triangle area (no slivers).
+
+    Args:
+        rest_vertices: (V, 3) rest-pose mesh; faces: (F, 3) its triangles.
+        vertex_ids: (C,) the contact subset; part_ids: (C,) its body-part labels.
+    """
+    true = vertex_normals(rest_vertices[None], incident_triangles(faces, vertex_ids))[0]
+    sub = rest_vertices[vertex_ids]
+    pairs = []
+    for i in range(len(vertex_ids)):
+        same = torch.nonzero((part_ids == part_ids[i]) & (torch.arange(len(part_ids)) != i))[:, 0]
+        near = same[(sub[same] - sub[i]).norm(dim=-1).argsort()[:neighbours]].tolist()
+        cand = [(a, b) for k, a in enumerate(near) for b in near[k + 1:]]
+        cross = torch.stack([torch.linalg.cross(sub[a] - sub[i], sub[b] - sub[i])
+                             for a, b in cand])
+        area = cross.norm(dim=-1)
+        cosine = (cross @ true[i]) / area.clamp_min(1e-12)
+        cosine[area < 0.2 * area.max()] = 0.0
+        k = int(cosine.abs().argmax())
+        a, b = cand[k]
+        pairs.append((a, b) if cosine[k] >= 0 else (b, a))
+    return torch.tensor(pairs, dtype=torch.int64)
+
+
+def subset_normals(vertices: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """(B, C, 3) unit normals of contact-subset vertices (B, C, 3) from their `normal_pairs`."""
+    n = torch.linalg.cross(vertices[:, pairs[:, 0]] - vertices,
+                           vertices[:, pairs[:, 1]] - vertices)
+    return n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
 @dataclass(frozen=True)
 class ContactInputs:
     """What the network sees for B persons (body frame, metres; see the module docstring).
@@ -172,25 +211,26 @@ class ContactInputs:
                                 for f in fields(ContactInputs)})
 
 
-def contact_inputs(vertices: torch.Tensor, normals: torch.Tensor, joints: torch.Tensor,
-                   object_rotmat: torch.Tensor, object_transl: torch.Tensor,
-                   template: ObjectTemplate, template_index: int, frame_joints: torch.Tensor,
-                   part_ids: torch.Tensor, nearest_keypoints: int) -> ContactInputs:
+def contact_inputs(vertices: torch.Tensor, joints: torch.Tensor, object_rotmat: torch.Tensor,
+                   object_transl: torch.Tensor, template: ObjectTemplate, template_index: int,
+                   frame_joints: torch.Tensor, part_ids: torch.Tensor, pairs: torch.Tensor,
+                   nearest_keypoints: int) -> ContactInputs:
     """Network inputs of B persons that share one object template.
 
     Args:
-        vertices, normals: (B, C, 3) contact-subset vertices and their unit normals.
+        vertices: (B, C, 3) contact-subset vertices.
         joints: (B, J, 3) joints (joint 0 the pelvis).
         object_rotmat, object_transl: (B, 3, 3), (B, 3) template frame -> the frame of the
             other inputs (any frame: camera, body model, world).
         template: the object's template; `template_index` its index in the config's ids.
         frame_joints: (3,) indices of the body-frame joints (`body_frame`).
         part_ids: (C,) int64 body-part label of each contact vertex.
+        pairs: (C, 2) int64 `normal_pairs` of the contact subset.
         nearest_keypoints: K keypoint offsets per vertex.
     """
     origin, axes = body_frame(joints, frame_joints)
     v = (vertices - origin[:, None]) @ axes
-    n = normals @ axes
+    n = subset_normals(v, pairs)
     rot = axes.transpose(1, 2) @ object_rotmat
     transl = ((object_transl - origin)[:, None] @ axes)[:, 0]
     kp = torch.tensor(template.keypoints, dtype=v.dtype, device=v.device)
@@ -232,20 +272,25 @@ def _mlp(*sizes: int) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
-class ContactNet(nn.Module):
+class ContactNet(Checkpointed, nn.Module):
     """Per-vertex contact logits from `ContactInputs` (module docstring).
 
     Layers on [per-vertex, per-person] concatenations are split into a per-vertex and a
     per-person linear map whose outputs are added (the same function, computed once per person
     instead of once per vertex); what depends only on the vertex (its part label, a learned
-    code) is a per-vertex bias. Buffer `part_ids`: (C,) int64 part label per contact vertex.
+    code) is a per-vertex bias. Buffers from the body model (`for_body`): `part_ids` (C,) int64
+    part label per contact vertex, `normal_pairs` (C, 2) int64 (`normal_pairs`).
     """
+
+    checkpoint_format, checkpoint_version = CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    checkpoint_name, config_class = "contact-net", ContactNetConfig
 
     def __init__(self, config: ContactNetConfig):
         super().__init__()
         self.config = config
         h, c = config.hidden, config
         self.register_buffer("part_ids", torch.zeros(c.num_vertices, dtype=torch.int64))
+        self.register_buffer("normal_pairs", torch.zeros(c.num_vertices, 2, dtype=torch.int64))
         self.vertex_code = nn.Parameter(torch.zeros(c.num_vertices, h))
         self.part_code = nn.Embedding(c.num_parts, h)
         self.keypoint_mlp = _mlp(3, 64, 64)
@@ -258,6 +303,17 @@ class ContactNet(nn.Module):
         self.head_in = nn.Linear(h, h)
         self.head_context = nn.Linear(h, h, bias=False)
         self.head_out = _mlp(h, c.head_hidden, 1)
+
+    @classmethod
+    def for_body(cls, config: ContactNetConfig, body) -> "ContactNet":
+        """A fresh network with the body model's contact-subset tables."""
+        net = cls(config)
+        with torch.no_grad():
+            rest = body(**body.rest_inputs(1)).vertices[0].float().cpu()
+        ids, parts = body.contact_vertex_ids.cpu(), body.contact_part_ids.cpu()
+        net.part_ids.copy_(parts)
+        net.normal_pairs.copy_(normal_pairs(rest, body.faces.cpu(), ids, parts))
+        return net
 
     def forward(self, x: ContactInputs) -> torch.Tensor:
         """(B, C) contact logits."""
@@ -278,48 +334,6 @@ class ContactNet(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    # -- checkpoints ------------------------------------------------------------------------------
-    def save(self, path: str | Path, extra: dict | None = None) -> Path:
-        """Write a safetensors checkpoint (weights, buffers; config and `extra` as metadata)."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(path), metadata={
-            "format": CHECKPOINT_FORMAT, "version": str(CHECKPOINT_VERSION),
-            "config": json.dumps(asdict(self.config)),
-            "extra": json.dumps(extra or {}, sort_keys=True)})
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "ContactNet":
-        """Read a checkpoint written by `save`; `CheckpointError` (one line) otherwise."""
-        from safetensors import safe_open
-
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"contact-net checkpoint {path} does not exist")
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                meta, weights = handle.metadata() or {}, {k: handle.get_tensor(k)
-                                                         for k in handle.keys()}
-            if (meta.get("format"), meta.get("version")) != (CHECKPOINT_FORMAT,
-                                                            str(CHECKPOINT_VERSION)):
-                raise ValueError(f"format {meta.get('format')!r} version {meta.get('version')!r}"
-                                 f", expected {CHECKPOINT_FORMAT!r} {CHECKPOINT_VERSION}")
-            raw = json.loads(meta["config"])
-            model = cls(ContactNetConfig(**{**raw, "template_ids": tuple(raw["template_ids"])}))
-            model.load_state_dict(weights, strict=True)
-            if not all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()):
-                raise ValueError("weights contain NaN or inf")
-        except Exception as e:  # truncated files, foreign formats, mismatched weights
-            message = " ".join(str(e).split())[:200]
-            raise CheckpointError(f"contact-net checkpoint {path} is unusable "
-                                  f"({type(e).__name__}: {message})") from None
-        model.extra = json.loads(meta.get("extra", "{}"))
-        return model.to(device).eval()
-
 
 # -- inference on reconstructions --------------------------------------------------------------------
 class ContactPredictor(nn.Module):
@@ -338,9 +352,7 @@ class ContactPredictor(nn.Module):
                                   f"{cfg.num_vertices} contact vertices, not {body.name!r} "
                                   f"({len(body.contact_vertex_ids)})")
         self.net = net
-        ids = body.contact_vertex_ids.to(torch.int64).cpu()
-        self.register_buffer("contact_vertex_ids", ids)
-        self.register_buffer("triangles", incident_triangles(body.faces.cpu(), ids))
+        self.register_buffer("contact_vertex_ids", body.contact_vertex_ids.to(torch.int64).cpu())
         names = FRAME_JOINTS[cfg.body_model]
         self.register_buffer("frame_joints", torch.tensor(
             [list(body.joint_names).index(n) for n in names], dtype=torch.int64))
@@ -356,27 +368,26 @@ class ContactPredictor(nn.Module):
         return cls(net.requires_grad_(False), body).to(device)
 
     def inputs(self, vertices: torch.Tensor, joints: torch.Tensor, object_rotmat: torch.Tensor,
-               object_transl: torch.Tensor, contact_vertex_ids: torch.Tensor,
-               template: ObjectTemplate) -> ContactInputs:
-        """Network inputs from full meshes (B, V, 3), joints (B, J, 3) and object poses."""
+               object_transl: torch.Tensor, template: ObjectTemplate) -> ContactInputs:
+        """Network inputs from contact-subset vertices (B, C, 3), joints (B, J, 3) and object
+        poses (B, 3, 3), (B, 3)."""
         try:
             index = self.net.config.template_ids.index(template.id)
         except ValueError:
             raise ValueError(f"contact net knows templates {self.net.config.template_ids}, "
                              f"not {template.id!r}") from None
-        normals = vertex_normals(vertices, self.triangles)
-        return contact_inputs(vertices[:, contact_vertex_ids], normals, joints, object_rotmat,
-                              object_transl, template, index, self.frame_joints,
-                              self.net.part_ids, self.net.config.nearest_keypoints)
+        return contact_inputs(vertices, joints, object_rotmat, object_transl, template, index,
+                              self.frame_joints, self.net.part_ids, self.net.normal_pairs,
+                              self.net.config.nearest_keypoints)
 
     @torch.no_grad()
     def probabilities(self, recon, template: ObjectTemplate) -> torch.Tensor:
         """(B, C) contact probability of each contact-subset vertex of a `Reconstruction`
         (dtype and device of its vertices); p >= 0.5 is the predicted contact set."""
         dtype = recon.vertices.dtype
-        x = self.inputs(recon.vertices.float(), recon.joints.float(),
-                        recon.object_rotmat.float(), recon.object_transl.float(),
-                        recon.contact_vertex_ids, template)
+        x = self.inputs(recon.vertices[:, recon.contact_vertex_ids].float(),
+                        recon.joints.float(), recon.object_rotmat.float(),
+                        recon.object_transl.float(), template)
         return torch.sigmoid(self.net(x) - self.logit_offset).to(dtype)
 
     def predict_contacts(self, recon, template: ObjectTemplate, part_ids=None, radius_m=None,
@@ -389,12 +400,12 @@ class ContactPredictor(nn.Module):
                              template: ObjectTemplate) -> np.ndarray:
         """(C,) float64 contact probabilities of one person (numpy in, numpy out): (V, 3) mesh
         and (J, 3) joints [m], object `rotation` (3, 3) and `translation` (3,), any one frame."""
-        f = dict(dtype=torch.float32, device=self.triangles.device)
+        f = dict(dtype=torch.float32, device=self.contact_vertex_ids.device)
         vertices = torch.as_tensor(np.asarray(human_vertices), **f)[None]
-        x = self.inputs(vertices, torch.as_tensor(np.asarray(human_joints), **f)[None],
+        x = self.inputs(vertices[:, self.contact_vertex_ids],
+                        torch.as_tensor(np.asarray(human_joints), **f)[None],
                         torch.as_tensor(np.asarray(rotation), **f)[None],
-                        torch.as_tensor(np.asarray(translation), **f)[None],
-                        self.contact_vertex_ids, template)
+                        torch.as_tensor(np.asarray(translation), **f)[None], template)
         with torch.no_grad():
             p = torch.sigmoid(self.net(x) - self.logit_offset)
         return p[0].double().cpu().numpy()

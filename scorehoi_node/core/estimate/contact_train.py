@@ -15,6 +15,7 @@ OUT/train.json (samples, steps, seconds, validation BCE / precision / recall / F
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -27,8 +28,7 @@ from scorehoi_node.core.estimate.contact_data import (ContactExamples, Corruptio
                                                       PosedExamples, corrupt_states,
                                                       pose_examples)
 from scorehoi_node.core.estimate.contact_net import (ContactInputs, ContactNet,
-                                                     ContactNetConfig, ContactPredictor,
-                                                     contact_inputs, vertex_normals)
+                                                     ContactNetConfig, ContactPredictor)
 from scorehoi_node.core.objects.library import ObjectLibrary
 
 
@@ -92,26 +92,24 @@ def best_threshold(prob: torch.Tensor, labels: torch.Tensor) -> tuple[float, flo
 
 
 # -- batches -----------------------------------------------------------------------------------------
-def posed_inputs(posed: PosedExamples, library: ObjectLibrary, config: ContactNetConfig,
-                 frame_joints: torch.Tensor, part_ids: torch.Tensor
+def posed_inputs(posed: PosedExamples, library: ObjectLibrary, predictor: ContactPredictor
                  ) -> tuple[ContactInputs, torch.Tensor]:
-    """Network inputs of `posed` (grouped by template, then back in sample order) and their
-    (N, C) bool labels."""
+    """`predictor`'s network inputs of `posed` (made per template, returned in sample order)
+    and their (N, C) bool labels."""
     parts, order = [], []
     for tid in sorted(set(posed.template_ids)):
         idx = torch.tensor([i for i, t in enumerate(posed.template_ids) if t == tid])
-        parts.append(contact_inputs(
-            posed.vertices[idx], posed.normals[idx], posed.joints[idx], posed.object_rotmat[idx],
-            posed.object_transl[idx], library.by_id(tid), config.template_ids.index(tid),
-            frame_joints, part_ids, config.nearest_keypoints))
+        parts.append(predictor.inputs(posed.vertices[idx], posed.joints[idx],
+                                      posed.object_rotmat[idx], posed.object_transl[idx],
+                                      library.by_id(tid)))
         order.append(idx)
     inverse = torch.empty(len(posed), dtype=torch.int64)
     inverse[torch.cat(order)] = torch.arange(len(posed))
     return ContactInputs.cat(parts).index(inverse), posed.labels
 
 
-def build_pool(examples: ContactExamples, body: BodyModel, predictor: ContactPredictor,
-               variants: int, mix: CorruptionMix, g: torch.Generator,
+def build_pool(examples: ContactExamples, body: BodyModel, variants: int, mix: CorruptionMix,
+               g: torch.Generator,
                scales: torch.Tensor | None = None) -> PosedExamples:
     """`variants` corrupted, posed copies of every example (scales drawn from `mix`, or all
     equal to `scales` when given)."""
@@ -119,8 +117,7 @@ def build_pool(examples: ContactExamples, body: BodyModel, predictor: ContactPre
     for _ in range(variants):
         s = mix.draw(len(examples), g) if scales is None else scales
         raw = corrupt_states(examples.raw, body.state_layout, mix, g, scales=s)
-        copies.append(pose_examples(examples, raw, s, body,
-                                    lambda v: vertex_normals(v, predictor.triangles)))
+        copies.append(pose_examples(examples, raw, s, body))
     return PosedExamples.cat(copies)
 
 
@@ -174,8 +171,7 @@ def train_contact_net(data_dirs: Sequence[str | Path], out: str | Path, steps: i
         template_ids=library.ids, body_model=body.name, num_vertices=len(body.contact_vertex_ids),
         num_parts=len(body.contact_part_names), num_joints=body.num_joints, hidden=config.hidden,
         head_hidden=config.head_hidden, nearest_keypoints=config.nearest_keypoints)
-    net = ContactNet(net_config)
-    net.part_ids.copy_(body.contact_part_ids)
+    net = ContactNet.for_body(net_config, body)
     predictor = ContactPredictor(net, body)
     examples = ContactExamples.from_dirs(data_dirs, body)
     train_idx, val_idx = split_scenes(examples, config.val_fraction, g)
@@ -184,9 +180,8 @@ def train_contact_net(data_dirs: Sequence[str | Path], out: str | Path, steps: i
     for k, (part, variants) in enumerate(((train, config.variants), (val, 2))):
         if progress is not None:
             progress("pose", k, 2, float("nan"))
-        pools.append(build_pool(part, body, predictor, variants, config.mix, g))
-    frame = predictor.frame_joints
-    train_in, train_labels = posed_inputs(pools[0], library, net_config, frame, net.part_ids)
+        pools.append(build_pool(part, body, variants, config.mix, g))
+    train_in, train_labels = posed_inputs(pools[0], library, predictor)
     pose_s = time.perf_counter() - t0
     net.train()
     losses = fit(net, train_in, train_labels, config, g, progress)
@@ -201,7 +196,7 @@ def train_contact_net(data_dirs: Sequence[str | Path], out: str | Path, steps: i
               "mix": {"scales": config.mix.scales, "weights": config.mix.weights,
                       "corruption": asdict(config.mix.corruption)}}
     if len(val):
-        val_in, val_labels = posed_inputs(pools[1], library, net_config, frame, net.part_ids)
+        val_in, val_labels = posed_inputs(pools[1], library, predictor)
         prob = pool_probabilities(net, val_in)
         threshold, _ = best_threshold(prob, val_labels)
         net = _with_threshold(net, threshold)
@@ -218,8 +213,7 @@ def fit(net: ContactNet, inputs: ContactInputs, labels: torch.Tensor, config: Co
         ) -> list[float]:
     """`config.steps` AdamW steps of per-vertex BCE on random batches of `inputs`; the losses."""
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps,
-                                                pct_start=0.05)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, config.steps))
     pos_weight = torch.tensor(config.pos_weight)
     n = inputs.joints.shape[0]
     losses: list[float] = []
@@ -237,6 +231,13 @@ def fit(net: ContactNet, inputs: ContactInputs, labels: torch.Tensor, config: Co
         if progress is not None:
             progress("train", step + 1, config.steps, losses[-1])
     return losses
+
+
+def warmup_cosine(step: int, steps: int, warmup: float = 0.05) -> float:
+    """Learning-rate factor: linear warm-up over `warmup` of the steps (at least one), then a
+    cosine decay to 0 at `steps`; defined for any step count >= 1."""
+    ramp = max(1, round(warmup * steps))
+    return min(1.0, (step + 1) / ramp) * 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
 
 
 def _with_threshold(net: ContactNet, threshold: float) -> ContactNet:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scorehoi_node.core.bodies import make_body_model
-from scorehoi_node.core.diffusion.denoiser import CheckpointError
+from scorehoi_node.core.checkpoints import CheckpointError
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.model import DEFAULT_CHECKPOINT, load_prior
 from scorehoi_node.core.diffusion.state import reconstruct
@@ -175,8 +175,7 @@ def test_learned_contacts_beat_the_distance_rule_on_fresh_corrupted_scenes(world
     geometric = _pooled_f1(world, both, states, distance)
     assert learned > geometric + F1_MARGIN, (learned, geometric)
     # an untrained network of the same architecture does not pass
-    untrained = ContactNet(predictor.net.config)
-    untrained.part_ids.copy_(body.contact_part_ids)
+    untrained = ContactNet.for_body(predictor.net.config, body)
     random_init = _pooled_f1(world, both, states,
                              ContactPredictor(untrained, body).predict_contacts)
     assert random_init < geometric + F1_MARGIN, (random_init, geometric)
@@ -185,13 +184,10 @@ def test_learned_contacts_beat_the_distance_rule_on_fresh_corrupted_scenes(world
 def test_training_steps_lower_the_loss_on_a_fixed_batch(world, fresh):
     body, library, _, predictor = world
     cfg = ContactTrainConfig(steps=40, batch_size=8, lr=3e-3)
-    net = ContactNet(replace(predictor.net.config, threshold=0.5))
-    net.part_ids.copy_(body.contact_part_ids)
-    fresh_predictor = ContactPredictor(net, body)
+    net = ContactNet.for_body(replace(predictor.net.config, threshold=0.5), body)
     g = torch.Generator().manual_seed(0)
-    pool = build_pool(fresh.subset(torch.arange(8)), body, fresh_predictor, 1, CorruptionMix(), g)
-    inputs, labels = posed_inputs(pool, library, net.config, fresh_predictor.frame_joints,
-                                  net.part_ids)
+    pool = build_pool(fresh.subset(torch.arange(8)), body, 1, CorruptionMix(), g)
+    inputs, labels = posed_inputs(pool, library, ContactPredictor(net, body))
     with torch.no_grad():
         before = bce(torch.sigmoid(net(inputs)), labels)
     fit(net.train(), inputs, labels, cfg, g)
