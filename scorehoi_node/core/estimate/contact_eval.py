@@ -31,7 +31,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from unittest import mock
 
@@ -114,7 +114,7 @@ def predict_all(recon: Reconstruction, template, predictor: ContactPredictor,
 
 def corrupted_states(held: HeldOut, level: float, prior: Prior, seed: int
                      ) -> list[CameraFrameHOI]:
-    """Initial states of every case: the ablation's (level None/1.0 -> `case.initial`) or the
+    """Initial states of every case: the ablation's own (`case.initial`) at level 1.0, else the
     ground truth with `CorruptionMix` noise at scale `level`."""
     if level == 1.0:
         return [case.initial for case in held.cases]
@@ -214,6 +214,31 @@ def _initial_row(held: HeldOut, prior: Prior, body: BodyModel, library: ObjectLi
     return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
 
 
+def time_predictor(held: HeldOut, predictor: ContactPredictor, body: BodyModel, prior: Prior,
+                   library: ObjectLibrary, batch_sizes: Sequence[int] = (1, 8),
+                   repeats: int = 20) -> dict[str, float]:
+    """Median milliseconds of `predictor.probabilities` (inputs + network) per call for B
+    persons (copies of the first case), on this process's torch threads."""
+    case = held.cases[0]
+    with torch.no_grad():
+        recon = reconstruct(body, case.gt, prior.index)
+    template = library.by_id(case.template_id)
+    out = {}
+    for b in batch_sizes:
+        batch = replace(recon, **{
+            k: getattr(recon, k).expand(b, *getattr(recon, k).shape[1:]).contiguous()
+            for k in ("vertices", "joints", "object_rotmat", "object_transl")})
+        predictor.probabilities(batch, template)
+        ms = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            predictor.probabilities(batch, template)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        out[f"ms_batch_{b}"] = float(np.median(ms))
+    out["threads"] = torch.get_num_threads()
+    return out
+
+
 # -- report ------------------------------------------------------------------------------------------
 #: corruption levels of the classification table: label -> CorruptionMix scale (1.0: the
 #: ablation's own initial estimates)
@@ -254,6 +279,12 @@ def markdown(result: dict) -> str:
         for n in names:
             cells = [f"{first[p]['gt_2cm'][key][n]['f1']:.3f}" for p in PREDICTORS]
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    if "timing" in result:
+        t = result["timing"]
+        lines += ["", "Learned predictor, median ms per call (inputs + network, "
+                  f"{t['threads']} torch threads): " + ", ".join(
+                      f"{k.split('_')[-1]} person(s) {v:.1f}" for k, v in t.items()
+                      if k.startswith("ms_batch"))]
     if "refinement" in result:
         keys = ("cd_human_cm", "cd_object_cm", "contact_precision", "contact_recall",
                 "contact_f1", "penetration_cm", "floor_cm")
@@ -291,6 +322,7 @@ def _main(argv: Sequence[str] | None = None) -> None:
     held = load_heldout(args.heldout, body, prior, library, args.cases, args.seed)
     modes = [m.strip() for m in args.refine.split(",") if m.strip()]
     result = evaluate(held, predictor, prior, body, library, seed=args.seed)
+    result["timing"] = time_predictor(held, predictor, body, prior, library)
     if modes:
         few = HeldOut(held.cases[:args.refine_cases],
                       held.examples.subset(torch.arange(min(args.refine_cases, len(held.cases)))),
