@@ -14,6 +14,8 @@ export YOLO_OFFLINE ?= 1
 ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 100) + 1 )))
 export ROS_DOMAIN_ID
 PYTEST_ARGS ?=
+# what `make test` runs: the whole suite unless narrowed (make test TESTS=tests/core/stages)
+TESTS ?= tests
 
 .PHONY: setup demo test test-fast clean clean-env
 setup:
@@ -23,10 +25,10 @@ demo: setup
 	$(PY) -m scorehoi_node.cli demo --out demo_out
 
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q $(PYTEST_ARGS) $(TESTS)
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) $(TESTS)
 
 clean:
 	rm -rf build install log demo_out .pytest_cache

@@ -18,10 +18,26 @@ import json
 import os
 import platform
 import resource
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from rclpy.serialization import serialize_message
+
+from scorehoi_node.bags.evaluate import BagFrame, Topics, bag_frames
+from scorehoi_node.bags.io import read_messages, resolve_bag
+from scorehoi_node.bags.via_node import ReplayOptions, replay_through_node
+from scorehoi_node.commands.synth import render_synth_bag
+from scorehoi_node.core.config import PipelineConfig
+from scorehoi_node.core.pipeline import Pipeline
+from scorehoi_node.core.types import Frame
+from scorehoi_node.ros import conversions as conv
+
+#: the per-frame stages bench.json reports (stage_ms)
+STAGES = ("image_conversion", "detection", "initial_estimate", "refinement_fast",
+          "refinement_paper", "message_building", "publish_serialize")
 
 
 def _stats(values) -> dict | None:
@@ -33,8 +49,6 @@ def _stats(values) -> dict | None:
 
 
 def _machine(device: str) -> dict:
-    import torch
-
     info = {"platform": platform.platform(), "python": platform.python_version(),
             "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "device": device,
@@ -52,105 +66,29 @@ def _machine(device: str) -> dict:
 def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1,
               paper_frames: int = 2, via_node: bool = True, device: str = "auto",
               progress=None) -> dict:
-    """Measure and write `out/bench.json`; returns its content."""
-    from rclpy.serialization import serialize_message
-
-    from scorehoi_node.bags.evaluate import Topics, bag_frames
-    from scorehoi_node.core.config import PipelineConfig
-    from scorehoi_node.core.pipeline import Pipeline
-    from scorehoi_node.core.types import Frame
-    from scorehoi_node.ros import conversions as conv
-
+    """Measure and write `out/bench.json`; returns its content. `bag`: a rosbag2 (or a folder
+    holding one); None: `frames` seeded synthetic frames rendered into out/frames/bag."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if bag is None:
         bag = out / "frames" / "bag"
         if not bag.exists():
-            from scorehoi_node.cli import synth
-
-            synth(out=out / "frames", frames=frames, seed=seed, shards=False, seq_len=frames,
-                  width=640, height=480, shard_size=256)
+            render_synth_bag(out / "frames", frames, seed, seq_len=frames)
+    bag = resolve_bag(bag)
     items = [bf for bf in bag_frames(bag, Topics()) if bf.camera_info is not None][:frames]
     if not items:
         raise ValueError(f"{bag} has no image with a camera_info")
     pipeline = Pipeline(PipelineConfig(refine="fast", device=device))
-    rows = []
     # warm-up (graph construction, allocator, first-call caches) is not measured
-    w = items[0]
-    pipeline.step(Frame(conv.image_to_rgb(w.image), conv.camera_info_to_intrinsics(w.camera_info),
-                        w.stamp_ns, w.image.header.frame_id))
-    paper_done = 0
+    pipeline.step(_frame(items[0]))
+    rows: list[dict] = []
     for bf in items:
-        row: dict = {"stamp_ns": bf.stamp_ns}
-        t0 = time.perf_counter()
-        rgb = conv.image_to_rgb(bf.image)
-        camera = conv.camera_info_to_intrinsics(bf.camera_info)
-        depth = conv.depth_to_metres(bf.depth) if bf.depth is not None else None
-        row["image_conversion"] = 1e3 * (time.perf_counter() - t0)
-        frame = Frame(rgb, camera, bf.stamp_ns, bf.image.header.frame_id, depth)
-        for mode in ("none", "fast", "paper"):
-            if mode == "paper" and (paper_done >= paper_frames or not row.get("refined")):
-                continue
-            pipeline.set_refine(mode)
-            pipeline.tracker.reset()  # the same frame three times: same track each time
-            t0 = time.perf_counter()
-            result = pipeline.step(frame)
-            total = 1e3 * (time.perf_counter() - t0)
-            st = result.stage_ms
-            if mode == "none":
-                row["detection"] = st.get("detect")
-                row["initial_estimate"] = sum(st.get(k, 0.0) for k in ("human", "object",
-                                                                        "contacts"))
-                row["pipeline_none"] = total
-            refined = any(i.refinement == mode for i in result.interactions)
-            if mode == "fast":
-                row["refined"] = refined
-                row["pipeline_fast"] = total
-                fast_result = result
-            if mode != "none" and refined:
-                row[f"refinement_{mode}"] = st.get("refine")
-            if mode == "paper":
-                paper_done += 1
-        header = conv.Header(frame_id=frame.frame_id)
-        t0 = time.perf_counter()
-        msgs = [conv.result_to_msg(fast_result, header, 0.0),
-                conv.result_to_markers(fast_result, header, library=pipeline.library),
-                conv.result_to_tf(fast_result, header, "scorehoi"),
-                conv.result_to_joint_states(fast_result, header)]
-        row["message_building"] = 1e3 * (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        row["publish_bytes"] = sum(len(serialize_message(m)) for m in msgs)
-        row["publish_serialize"] = 1e3 * (time.perf_counter() - t0)
-        rows.append(row)
+        paper_done = sum(bool(r.get("paper_ran")) for r in rows)
+        rows.append(_measure_frame(pipeline, bf, paper=paper_done < paper_frames))
         if progress is not None:
             progress()
     pipeline.close()
-    stages = ("image_conversion", "detection", "initial_estimate", "refinement_fast",
-              "refinement_paper", "message_building", "publish_serialize")
-    stage_ms = {k: _stats(r.get(k) for r in rows) for k in stages}
-    paired = [(r["refinement_paper"], r["refinement_fast"]) for r in rows
-              if r.get("refinement_paper") and r.get("refinement_fast")]
-    per_frame_fast = [r["image_conversion"] + r["pipeline_fast"] + r["message_building"]
-                      + r["publish_serialize"] for r in rows]
-    per_frame_none = [r["image_conversion"] + r["pipeline_none"] + r["message_building"]
-                      + r["publish_serialize"] for r in rows]
-    result = {
-        "machine": _machine(str(pipeline.device)),
-        "bag": str(bag),
-        "frames": len(rows),
-        "frames_refined": int(sum(bool(r.get("refined")) for r in rows)),
-        "stage_ms": stage_ms,
-        "ratio_paper_over_fast": (round(float(np.mean([p for p, _ in paired])
-                                              / np.mean([f for _, f in paired])), 2)
-                                  if paired else None),
-        "ratio_frames": len(paired),
-        "end_to_end_fps": round(1e3 / float(np.mean(per_frame_fast)), 3),
-        "end_to_end_fps_refine_none": round(1e3 / float(np.mean(per_frame_none)), 3),
-        "message_bytes": _stats(r["publish_bytes"] for r in rows),
-        "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                        / 1024, 1),
-        "per_frame": rows,
-    }
+    result = _summary(rows, bag, str(pipeline.device))
     if via_node:
         result["node"] = _node_bench(bag, out / "node_replay", len(rows))
         result["end_to_end_fps_node"] = result["node"]["fps"]
@@ -158,14 +96,82 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
     return result
 
 
+def _frame(bf: BagFrame) -> Frame:
+    return Frame(conv.image_to_rgb(bf.image), conv.camera_info_to_intrinsics(bf.camera_info),
+                 bf.stamp_ns, bf.image.header.frame_id)
+
+
+def _measure_frame(pipeline: Pipeline, bf: BagFrame, paper: bool) -> dict:
+    """One frame: conversion, the pipeline with refine none / fast (and `paper` when `paper`
+    and `fast` refined it), message building and serialization of the `fast` result [ms]."""
+    row: dict = {"stamp_ns": bf.stamp_ns}
+    t0 = time.perf_counter()
+    rgb = conv.image_to_rgb(bf.image)
+    camera = conv.camera_info_to_intrinsics(bf.camera_info)
+    depth = conv.depth_to_metres(bf.depth) if bf.depth is not None else None
+    row["image_conversion"] = 1e3 * (time.perf_counter() - t0)
+    frame = Frame(rgb, camera, bf.stamp_ns, bf.image.header.frame_id, depth)
+    for mode in ("none", "fast", "paper"):
+        if mode == "paper" and not (paper and row.get("refined")):
+            continue
+        pipeline.set_refine(mode)
+        pipeline.reset()  # the same frame three times: same track each time
+        t0 = time.perf_counter()
+        result = pipeline.step(frame)
+        total = 1e3 * (time.perf_counter() - t0)
+        st = result.stage_ms
+        refined = any(i.refinement == mode for i in result.interactions)
+        if mode == "none":
+            row["detection"] = st.get("detect")
+            row["initial_estimate"] = sum(st.get(k, 0.0) for k in ("human", "object",
+                                                                    "contacts"))
+            row["pipeline_none"] = total
+        elif mode == "fast":
+            row["refined"], row["pipeline_fast"], fast_result = refined, total, result
+        else:
+            row["paper_ran"] = True
+        if mode != "none" and refined:
+            row[f"refinement_{mode}"] = st.get("refine")
+    header = conv.Header(frame_id=frame.frame_id)
+    t0 = time.perf_counter()
+    msgs = [conv.result_to_msg(fast_result, header, 0.0),
+            conv.result_to_markers(fast_result, header, library=pipeline.library),
+            conv.result_to_tf(fast_result, header, "scorehoi"),
+            conv.result_to_joint_states(fast_result, header)]
+    row["message_building"] = 1e3 * (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    row["publish_bytes"] = sum(len(serialize_message(m)) for m in msgs)
+    row["publish_serialize"] = 1e3 * (time.perf_counter() - t0)
+    return row
+
+
+def _summary(rows: list[dict], bag: Path, device: str) -> dict:
+    """bench.json's in-process part from the per-frame rows."""
+    paired = [(r["refinement_paper"], r["refinement_fast"]) for r in rows
+              if r.get("refinement_paper") and r.get("refinement_fast")]
+    per_frame = {mode: [r["image_conversion"] + r[f"pipeline_{mode}"] + r["message_building"]
+                        + r["publish_serialize"] for r in rows] for mode in ("fast", "none")}
+    return {
+        "machine": _machine(device),
+        "bag": str(bag),
+        "frames": len(rows),
+        "frames_refined": int(sum(bool(r.get("refined")) for r in rows)),
+        "stage_ms": {k: _stats(r.get(k) for r in rows) for k in STAGES},
+        "ratio_paper_over_fast": (round(float(np.mean([p for p, _ in paired])
+                                              / np.mean([f for _, f in paired])), 2)
+                                  if paired else None),
+        "ratio_frames": len(paired),
+        "end_to_end_fps": round(1e3 / float(np.mean(per_frame["fast"])), 3),
+        "end_to_end_fps_refine_none": round(1e3 / float(np.mean(per_frame["none"])), 3),
+        "message_bytes": _stats(r["publish_bytes"] for r in rows),
+        "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                                        / 1024, 1),
+        "per_frame": rows,
+    }
+
+
 def _node_bench(bag: Path, out: Path, frames: int) -> dict:
     """Replay through the node process (refine fast, flow pacing): latency, transport."""
-    import shutil
-
-    from scorehoi_node.bags.io import read_messages
-    from scorehoi_node.bags.via_node import ReplayOptions, replay_through_node
-    from scorehoi_node.ros import conversions as conv
-
     if out.exists():
         shutil.rmtree(out)
     rep = replay_through_node(bag, out, opts=ReplayOptions(overrides={"refine": "fast"}))

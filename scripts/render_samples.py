@@ -1,6 +1,10 @@
 """Render synthetic frames, measure render time and MediaPipe detection rate, save a sample grid.
 
-    python scripts/render_samples.py --frames 48 --seed 0 --out docs/synth_samples.png
+    python scripts/render_samples.py --frames 48 --seed 0 --out /tmp/synth_samples.png
+    python scripts/render_samples.py --frames 48 --seed 0 --out docs/synth_samples.png --force
+
+`--out` is required, and an existing file is only replaced with `--force` (the README's picture,
+docs/synth_samples.png, is a tracked file).
 
 Each frame is a new scene and camera (sequences of length 1). A person counts as detected when
 MediaPipe Pose (static image mode) returns a person whose box overlaps the box of the ground-
@@ -58,9 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("docs/synth_samples.png"))
+    parser.add_argument("--out", type=Path, required=True, help="the sample grid (PNG) to write")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     args = parser.parse_args()
+    for path in (args.out, args.json):
+        if path is not None and path.exists() and not args.force:
+            parser.error(f"{path} exists; pass --force to replace it")
 
     import cv2
 

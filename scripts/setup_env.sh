@@ -68,13 +68,35 @@ if [ ! -f "$MSG_STAMP" ]; then
   touch "$MSG_STAMP"
 fi
 
-# 4. the project itself (editable). Cheap; re-pointed when another clone shares the env.
-EDIT_STAMP="$STAMPS/editable-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)-$(hash_of "$ROOT/setup.py" "$ROOT/setup.cfg")"
-if [ ! -f "$EDIT_STAMP" ]; then
-  _ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$ENV_DIR/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
-  rm -f "$STAMPS"/editable-*
-  touch "$EDIT_STAMP"
+# 4. The project is NOT installed into the shared venv (an install there runs whichever clone
+#    installed it last): each clone gets launchers of its own in .env/bin (gitignored) that run
+#    the shared venv's python with this clone first on PYTHONPATH; `source scripts/activate`
+#    puts them on PATH. An install left by an earlier version of this script is removed.
+if compgen -G "$ENV_DIR/lib/python3*/site-packages/scorehoi_node-*.dist-info" >/dev/null; then
+  log "removing the project's install from the shared venv (each clone runs its own code)"
+  _ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$ENV_DIR/bin/python" -m pip uninstall -q -y scorehoi_node
 fi
+rm -f "$STAMPS"/editable-*
+LAUNCH="$ROOT/.env/bin"
+mkdir -p "$LAUNCH"
+write_launcher() {  # NAME PYTHON-ARGS...: .env/bin/NAME runs this clone's code
+  local name="$1"; shift
+  cat >"$LAUNCH/$name.tmp" <<LAUNCHER
+#!/usr/bin/env bash
+# Written by scripts/setup_env.sh: \`$name\` of the clone $ROOT on the environment $ENV_DIR.
+export PYTHONPATH="$ROOT\${PYTHONPATH:+:\$PYTHONPATH}"
+case ":\${AMENT_PREFIX_PATH:-}:" in *":$ENV_DIR:"*) ;; *) export AMENT_PREFIX_PATH="$ENV_DIR\${AMENT_PREFIX_PATH:+:\$AMENT_PREFIX_PATH}" ;; esac
+export ANNY_CACHE_DIR="\${ANNY_CACHE_DIR:-$ENV_DIR/anny-cache}"
+export PYOPENGL_PLATFORM="\${PYOPENGL_PLATFORM:-osmesa}"
+export YOLO_OFFLINE="\${YOLO_OFFLINE:-1}"
+exec "$ENV_DIR/bin/python" $* "\$@"
+LAUNCHER
+  chmod +x "$LAUNCH/$name.tmp"
+  mv -f "$LAUNCH/$name.tmp" "$LAUNCH/$name"
+}
+write_launcher scorehoi -m scorehoi_node.cli
+write_launcher scorehoi_node -c "'import sys; from scorehoi_node.ros.node import main; sys.argv[0] = \"scorehoi_node\"; main()'"
+printf '%s\n' "$ENV_DIR" >"$ROOT/.env/env_dir"
 
 # 5. anny body-model cache: built once here (~70 s), never inside a test run.
 ANNY_STAMP="$STAMPS/anny-$(hash_of "$ROOT/requirements.txt")"
@@ -83,4 +105,4 @@ if [ ! -f "$ANNY_STAMP" ]; then
   ANNY_CACHE_DIR="$ENV_DIR/anny-cache" "$ENV_DIR/bin/python" -c "import anny; anny.Anny()" >&2
   touch "$ANNY_STAMP"
 fi
-log "environment ready: $ENV_DIR"
+log "environment ready: $ENV_DIR; enter it from this clone with: source scripts/activate"

@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Running pytest straight from the venv (without make) still finds the interfaces it built.
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
 os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 100 + 1))
+#: device of the device-aware pipeline tests: "cpu" here and in CI; scripts/gpu_check.sh runs
+#: them with SCOREHOI_TEST_DEVICE=cuda on a machine with a GPU
+TEST_DEVICE = os.environ.get("SCOREHOI_TEST_DEVICE", "cpu")
 
 
 def _ultralytics_asset(name: str) -> np.ndarray:

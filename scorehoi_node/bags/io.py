@@ -138,3 +138,21 @@ def bag_topics(path: str | Path) -> dict[str, tuple[str, int]]:
     """{topic: (msgtype, message count)} of a bag."""
     with Reader(Path(path)) as reader:
         return {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
+
+
+def resolve_bag(path: str | Path) -> Path:
+    """The rosbag2 directory `path` names: `path` itself when it holds a metadata.yaml, else
+    the one bag directly below it (e.g. the folder `scorehoi synth --out` wrote, whose bag is
+    OUT/bag). ValueError saying what was found otherwise."""
+    path = Path(path)
+    if (path / "metadata.yaml").is_file():
+        return path
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a rosbag2 directory")
+    found = sorted(p.parent for p in path.glob("*/metadata.yaml"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ValueError(f"{path} is not a rosbag2 directory (no metadata.yaml) and holds none")
+    raise ValueError(f"{path} holds {len(found)} bags ({', '.join(p.name for p in found)}); "
+                     "pass one of them")

@@ -7,22 +7,33 @@
 - `view3d_NNNN.png`: ground truth vs prediction in 3D (camera frame, from above and beside),
 - `markers.png` (replays through the node): the recorded RViz markers drawn offscreen — what
   `rviz/scorehoi.rviz` shows.
+
+`write_outputs` writes them with `metrics.json` and `frames.csv`.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 from pathlib import Path
 
 import cv2
 import matplotlib
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # before pyplot: offscreen rendering, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
+from scipy.spatial.transform import Rotation  # noqa: E402
+from visualization_msgs.msg import Marker  # noqa: E402
 
+from scorehoi_node.bags.meshes import interaction_meshes  # noqa: E402
+from scorehoi_node.bags.scoring import FrameScore, json_safe  # noqa: E402
+from scorehoi_node.core.bodies.base import BodyModel  # noqa: E402
+from scorehoi_node.core.objects.library import ObjectLibrary  # noqa: E402
 from scorehoi_node.core.types import Frame, FrameResult  # noqa: E402
+from scorehoi_node.core.viz import draw_result  # noqa: E402
 
 METRICS = (("cd_human_cm", "CD human [cm]"), ("cd_object_cm", "CD object [cm]"),
            ("contact_f1", "contact F1"), ("penetration_cm", "penetration [cm]"),
@@ -94,8 +105,6 @@ def _fill_mesh(img: np.ndarray, frame: Frame, vertices: np.ndarray, faces: np.nd
 
 def overlay(frame: Frame, result: FrameResult, library) -> np.ndarray:
     """RGB image with every interaction's human mesh, object mesh, skeleton and contacts."""
-    from scorehoi_node.core.viz import draw_result
-
     img = frame.rgb.copy()
     for inter in result.interactions:
         h = inter.human
@@ -119,8 +128,6 @@ def _scatter(ax, pts: np.ndarray, color, label: str, n: int = 1500, size: float 
 
 def view_3d(index: int, result: FrameResult, gt_msg, body, library, path: Path) -> None:
     """Ground truth (grey / green) against the prediction (blue / orange), two viewpoints."""
-    from scorehoi_node.bags.evaluate import interaction_meshes
-
     gt_h = gt_o = None
     if gt_msg is not None and gt_msg.interactions and gt_msg.interactions[0].body_model == body.name:
         gt_h, gt_o, _ = interaction_meshes(gt_msg.interactions[0], body, library)
@@ -164,10 +171,6 @@ def draw_markers(marker_array, path: Path, title: str = "") -> dict[str, int]:
     """Draw a visualization_msgs/MarkerArray offscreen the way RViz shows it (TRIANGLE_LIST
     meshes with their colours and poses, SPHERE_LIST points, LINE_LIST segments). Returns
     {namespace: primitives drawn}."""
-    from scipy.spatial.transform import Rotation
-
-    from visualization_msgs.msg import Marker
-
     fig = plt.figure(figsize=(7, 7))
     ax = fig.add_subplot(projection="3d")
     drawn: dict[str, int] = {}
@@ -278,3 +281,43 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
     return str(v)
+
+
+class Examples:
+    """Keeps a few frames (image, result, ground truth) for the report's pictures: every
+    `stride`-th frame with a person, at most `limit`."""
+
+    def __init__(self, stride: int, limit: int = 4, wanted: tuple[int, ...] = ()) -> None:
+        self.stride, self.limit, self.wanted = max(1, stride), limit, set(wanted)
+        self.items: list[tuple[int, Frame, FrameResult, object]] = []
+
+    def offer(self, index: int, frame: Frame, result: FrameResult, gt_msg) -> None:
+        if self.wanted:  # the frames the user asked for
+            if index in self.wanted and result.interactions:
+                self.items.append((index, frame, result, gt_msg))
+        elif (len(self.items) < self.limit and result.interactions
+                and (not self.items or index - self.items[-1][0] >= self.stride)):
+            self.items.append((index, frame, result, gt_msg))
+
+
+def write_outputs(out: Path, summary: dict, rows: list[FrameScore], examples, body: BodyModel,
+                  library: ObjectLibrary, extra_columns: dict[str, dict[int, float]] | None = None,
+                  markers=None, latency_ms: dict[int, float] | None = None) -> None:
+    """metrics.json, frames.csv and (unless `examples` is None) the report."""
+    (out / "metrics.json").write_text(json.dumps(json_safe(summary), indent=2))
+    _write_csv(out / "frames.csv", rows, extra_columns or {})
+    if examples is not None:
+        write_report(out, summary, rows, examples, body, library, latency_ms, markers)
+
+
+def _write_csv(path: Path, rows: list[FrameScore], extra: dict[str, dict[int, float]]) -> None:
+    stages = sorted({k for r in rows for k in r.stage_ms})
+    cols = ["index", "stamp_ns", "persons", "has_object", "pelvis_error_cm", "cd_human_cm",
+            "cd_object_cm", "contact_precision", "contact_recall", "contact_f1",
+            "penetration_cm", "floor_cm"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols + [f"{s}_ms" for s in stages] + list(extra))
+        for r in rows:
+            w.writerow([getattr(r, c) for c in cols] + [r.stage_ms.get(s, "") for s in stages]
+                       + [col.get(r.index, "") for col in extra.values()])

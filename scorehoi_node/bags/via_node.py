@@ -30,8 +30,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import rclpy
+from ament_index_python.packages import get_package_share_directory
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import JointState
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
 
-from scorehoi_node.bags.evaluate import BagFrame, Topics, bag_frames
+from scorehoi_msgs.msg import HumanObjectInteractionArray
+from scorehoi_node.bags.evaluate import BagFrame, Topics, bag_frames, frame_from_bag
+from scorehoi_node.bags.io import BagWriter, bag_topics, message_class, read_messages, type_name
+from scorehoi_node.bags.meshes import result_from_msg
+from scorehoi_node.bags.report import Examples, write_outputs
+from scorehoi_node.bags.scoring import score_frame, summarise
+from scorehoi_node.core.bodies import make_body_model
+from scorehoi_node.core.config import PipelineConfig, params_from_file
+from scorehoi_node.core.objects import load_library
+from scorehoi_node.ros import conversions as conv
 
 NAMESPACE = "/scorehoi_eval"
 PACINGS = ("flow", "bag")
@@ -105,8 +124,6 @@ def default_params_file() -> Path:
     here = Path(__file__).resolve().parents[2] / "config" / "scorehoi.yaml"
     if here.is_file():
         return here
-    from ament_index_python.packages import get_package_share_directory
-
     return Path(get_package_share_directory("scorehoi_node")) / "config" / "scorehoi.yaml"
 
 
@@ -115,12 +132,14 @@ def _ros_value(v) -> str:
 
 
 class NodeProcess:
-    """`scorehoi node --params FILE -- ROS_ARGS` in its own process group (output to
-    `log_path`), stopped with SIGINT (SIGKILL after `stop_timeout_s`)."""
+    """`scorehoi node --verbose --params FILE -- ROS_ARGS` in its own process group (all its
+    output, the libraries' start-up lines included, to `log_path`), stopped with SIGINT
+    (SIGKILL after `stop_timeout_s`)."""
 
     def __init__(self, params: Path, ros_args: list[str], log_path: Path,
                  stop_timeout_s: float = 20.0) -> None:
-        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--params", str(params)]
+        cmd = [sys.executable, "-m", "scorehoi_node.cli", "node", "--verbose", "--params",
+               str(params)]
         if ros_args:
             cmd += ["--", *ros_args]
         self.log_path, self.stop_timeout_s = Path(log_path), stop_timeout_s
@@ -180,24 +199,135 @@ class NodeReplayError(RuntimeError):
     """The node under test did not come up or died; the message ends with its log's tail."""
 
 
+#: what the node under test publishes, below its namespace
+NODE_OUTPUTS = {"scorehoi/interactions": HumanObjectInteractionArray,
+                "scorehoi/markers": MarkerArray,
+                "scorehoi/human/joint_states": JointState,
+                "scorehoi/object/pose": PoseStamped}
+
+
+class _Player:
+    """The replay's own ROS node: publishes the bag's camera topics to the node under test,
+    records everything that node publishes (serialized bytes as received) into an mcap bag,
+    and follows the node's `/diagnostics` counters."""
+
+    def __init__(self, topics: Topics, types: dict[str, str], namespace: str,
+                 recording: Path, node_proc: NodeProcess) -> None:
+        self.topics, self.node_proc = topics, node_proc
+        self.ctx = rclpy.context.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("scorehoi_eval_player", context=self.ctx)
+        self.ex = SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(self.node)
+        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.pubs = {t: self.node.create_publisher(message_class(types[t]), t, qos)
+                     for t in (topics.image, topics.camera_info, topics.depth) if t in types}
+        self.sent: dict[int, float] = {}
+        self.answered: dict[int, float] = {}
+        self.counts: dict[str, int] = {}
+        self.diag_seen = 0
+        self.me = f"{namespace}/scorehoi"
+        self.writer = BagWriter(recording, "mcap").__enter__()
+        outputs = {**{f"{namespace}/{k}": v for k, v in NODE_OUTPUTS.items()},
+                   "/tf": TFMessage, "/diagnostics": DiagnosticArray}
+        for topic, cls in outputs.items():
+            self.node.create_subscription(
+                cls, topic, self._recorder(topic, cls),
+                QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+
+    def _recorder(self, topic: str, cls: type):
+        name = type_name(cls)
+
+        def cb(data: bytes) -> None:
+            now = time.perf_counter()
+            self.writer.write_raw(topic, name, data, time.time_ns())
+            if cls is HumanObjectInteractionArray:
+                msg = deserialize_message(data, cls)
+                self.answered.setdefault(conv.stamp_to_ns(msg.header.stamp), now)
+            elif cls is DiagnosticArray:
+                for st in deserialize_message(data, cls).status:
+                    if st.hardware_id == self.me:
+                        self.counts.clear()
+                        self.counts.update({kv.key: int(kv.value) for kv in st.values
+                                            if kv.value.lstrip("-").isdigit()})
+                        self.diag_seen += 1
+        return cb
+
+    def spin_until(self, pred, timeout: float) -> bool:
+        """Spin until `pred()` or `timeout` [s]; NodeReplayError when the node exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if pred():
+                return True
+            if not self.node_proc.alive():
+                raise NodeReplayError(f"the node exited (code {self.node_proc.proc.returncode}):\n"
+                                      + self.node_proc.tail())
+            self.ex.spin_once(timeout_sec=0.01)
+        return pred()
+
+    def handled(self) -> int:
+        """Input frames the node has accounted for: answered, superseded or skipped."""
+        c = self.counts
+        return (c.get("frames_out", 0) + c.get("dropped_superseded", 0)
+                + sum(v for k, v in c.items() if k.startswith("skipped_")))
+
+    def wait_ready(self, timeout: float) -> None:
+        """Discovery complete on both sides: our publishers see the node's subscriptions, and
+        the node reports (on /diagnostics) that it sees our publishers; otherwise a reliable
+        camera_info can be lost while its image arrives."""
+        info = self.topics.camera_info
+        ready = self.spin_until(
+            lambda: all(p.get_subscription_count() > 0 for t, p in self.pubs.items()
+                        if t != self.topics.depth)
+            and self.node.count_publishers(f"{self.me}/interactions") > 0
+            and self.counts.get("publishers_image", 0) > 0
+            and (info not in self.pubs or self.counts.get("publishers_camera_info", 0) > 0),
+            timeout)
+        if not ready:
+            raise NodeReplayError(f"the node did not come up within {timeout:.0f} s:\n"
+                                  + self.node_proc.tail())
+        if self.topics.depth in self.pubs:  # optional input: a moment for discovery, no block
+            self.spin_until(lambda: self.counts.get("publishers_depth", 0) > 0, 5.0)
+
+    def play(self, i: int, bf: BagFrame, opts: ReplayOptions) -> None:
+        """Publish frame `i`: its side inputs, then its image (flow pacing: and wait until the
+        node has answered or counted it).
+
+        Side inputs go first, each until the node has counted it (at most 1 s): with flow
+        pacing for every frame — the node waits only 50 ms for them and otherwise uses the
+        latest camera_info / no depth (ignored_*_not_in_time on /diagnostics), which made two
+        replays of one bag differ; with bag pacing only until the first one arrived (Fast DDS
+        was seen to drop the first reliable samples for ~2 s after both sides report the
+        match), so that the timing of images is kept."""
+        side = [(self.topics.camera_info, bf.camera_info, "camera_info_in"),
+                (self.topics.depth, bf.depth, "depth_in")]
+        for topic, msg, key in side:
+            if msg is None or topic not in self.pubs:
+                continue
+            before = self.counts.get(key, 0)
+            self.pubs[topic].publish(msg)
+            if not before or opts.pacing == "flow":
+                self.spin_until(lambda: self.counts.get(key, 0) > before, 1.0)
+        self.sent[bf.stamp_ns] = time.perf_counter()
+        self.pubs[self.topics.image].publish(bf.image)
+        if opts.pacing == "flow":
+            stamp = bf.stamp_ns
+            self.spin_until(lambda: stamp in self.answered or self.handled() >= i + 1,
+                            opts.frame_timeout_s)
+
+    def close(self) -> None:
+        """Close the recording, stop the node, shut our node down."""
+        self.writer.__exit__(None, None, None)
+        self.node_proc.stop()
+        self.ex.shutdown(timeout_sec=5.0)
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
 def replay_through_node(bag: str | Path, out: str | Path, topics: Topics = Topics(),
                         opts: ReplayOptions = ReplayOptions(), progress=None) -> Replay:
     """Play `bag`'s camera topics to a node process and record its outputs in
     `out/recording` (mcap). `progress()` is called once per input frame."""
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
-    from geometry_msgs.msg import PoseStamped
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import JointState
-    from tf2_msgs.msg import TFMessage
-    from visualization_msgs.msg import MarkerArray
-
-    from scorehoi_msgs.msg import HumanObjectInteractionArray
-    from scorehoi_node.bags.io import BagWriter, bag_topics, message_class, type_name
-    from scorehoi_node.ros import conversions as conv
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     recording = out / "recording"
@@ -205,129 +335,31 @@ def replay_through_node(bag: str | Path, out: str | Path, topics: Topics = Topic
         raise FileExistsError(f"{recording} exists; evaluate into a fresh --out folder")
     types = {t: ty for t, (ty, _) in bag_topics(bag).items()}
     frames: list[BagFrame] = list(bag_frames(bag, topics))
-    ns = opts.namespace.rstrip("/")
-    outputs = {
-        f"{ns}/scorehoi/interactions": HumanObjectInteractionArray,
-        f"{ns}/scorehoi/markers": MarkerArray,
-        f"{ns}/scorehoi/human/joint_states": JointState,
-        f"{ns}/scorehoi/object/pose": PoseStamped,
-        "/tf": TFMessage,
-        "/diagnostics": DiagnosticArray,
-    }
     node_proc = _node_under_test(topics, opts, out / "node.log")
-    ctx = rclpy.context.Context()
-    rclpy.init(context=ctx)
-    player = rclpy.create_node("scorehoi_eval_player", context=ctx)
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(player)
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    pubs = {t: player.create_publisher(message_class(types[t]), t, qos)
-            for t in (topics.image, topics.camera_info, topics.depth) if t in types}
-    sent: dict[int, float] = {}
-    answered: dict[int, float] = {}
-    counts: dict[str, int] = {}
-    diag_seen = [0]
-    writer = BagWriter(recording, "mcap").__enter__()
-    me = f"{ns}/scorehoi"
-
-    def recorder(topic: str, cls: type):
-        name = type_name(cls)
-
-        def cb(data: bytes) -> None:
-            now = time.perf_counter()
-            writer.write_raw(topic, name, data, time.time_ns())
-            if cls is HumanObjectInteractionArray:
-                msg = deserialize_message(data, cls)
-                answered.setdefault(conv.stamp_to_ns(msg.header.stamp), now)
-            elif cls is DiagnosticArray:
-                for st in deserialize_message(data, cls).status:
-                    if st.hardware_id == me:
-                        counts.clear()
-                        counts.update({kv.key: int(kv.value) for kv in st.values
-                                       if kv.value.lstrip("-").isdigit()})
-                        diag_seen[0] += 1
-        return cb
-
-    for topic, cls in outputs.items():
-        player.create_subscription(cls, topic, recorder(topic, cls),
-                                   QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
-                                   raw=True)
-
-    def spin_until(pred, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return True
-            if not node_proc.alive():
-                raise NodeReplayError(f"the node exited (code {node_proc.proc.returncode}):\n"
-                                      + node_proc.tail())
-            ex.spin_once(timeout_sec=0.01)
-        return pred()
-
-    def handled() -> int:
-        return (counts.get("frames_out", 0) + counts.get("dropped_superseded", 0)
-                + sum(v for k, v in counts.items() if k.startswith("skipped_")))
-
-    t_start = time.perf_counter()
+    player = _Player(topics, types, opts.namespace.rstrip("/"), recording, node_proc)
     try:
-        # discovery must be complete on both sides: our publishers see the node's
-        # subscriptions, and the node reports (on /diagnostics) that it sees our publishers;
-        # otherwise a reliable camera_info can be lost while its image arrives
-        ready = spin_until(lambda: all(p.get_subscription_count() > 0 for t, p in pubs.items()
-                                       if t != topics.depth)
-                           and player.count_publishers(f"{ns}/scorehoi/interactions") > 0
-                           and counts.get("publishers_image", 0) > 0
-                           and (topics.camera_info not in pubs
-                                or counts.get("publishers_camera_info", 0) > 0),
-                           opts.startup_timeout_s)
-        if not ready:
-            raise NodeReplayError(f"the node did not come up within {opts.startup_timeout_s:.0f}"
-                                  " s:\n" + node_proc.tail())
-        if topics.depth in pubs:  # optional input: give discovery a moment, never block on it
-            spin_until(lambda: counts.get("publishers_depth", 0) > 0, 5.0)
+        player.wait_ready(opts.startup_timeout_s)
         t_start = time.perf_counter()
         first_stamp = frames[0].stamp_ns if frames else 0
         for i, bf in enumerate(frames):
             if opts.pacing == "bag":
                 due = t_start + (bf.stamp_ns - first_stamp) * 1e-9 / opts.rate
-                spin_until(lambda: time.perf_counter() >= due, max(due - time.perf_counter(), 0))
-            # Side inputs first, each until the node has counted it (at most 1 s): with flow
-            # pacing for every frame — the node waits only 50 ms for them and otherwise uses the
-            # latest camera_info / no depth (ignored_*_not_in_time on /diagnostics), which made
-            # two replays of one bag differ; with bag pacing only until the first one arrived
-            # (Fast DDS was seen to drop the first reliable samples for ~2 s after both sides
-            # report the match), so that the timing of images is kept
-            side = [(topics.camera_info, bf.camera_info, "camera_info_in"),
-                    (topics.depth, bf.depth, "depth_in")]
-            for topic, msg, key in side:
-                if msg is None or topic not in pubs:
-                    continue
-                before = counts.get(key, 0)
-                pubs[topic].publish(msg)
-                if not before or opts.pacing == "flow":
-                    spin_until(lambda: counts.get(key, 0) > before, 1.0)
-            sent[bf.stamp_ns] = time.perf_counter()
-            pubs[topics.image].publish(bf.image)
-            if opts.pacing == "flow":
-                stamp = bf.stamp_ns
-                spin_until(lambda: stamp in answered or handled() >= i + 1, opts.frame_timeout_s)
+                player.spin_until(lambda: time.perf_counter() >= due,
+                                  max(due - time.perf_counter(), 0))
+            player.play(i, bf, opts)
             if progress is not None:
                 progress()
         # drain: every frame counted by the node (frames_out is counted once all outputs of a
         # frame are published), then one more counters message
-        spin_until(lambda: handled() >= len(frames), opts.frame_timeout_s)
+        player.spin_until(lambda: player.handled() >= len(frames), opts.frame_timeout_s)
         wall = time.perf_counter() - t_start
-        seen = diag_seen[0]
-        spin_until(lambda: diag_seen[0] > seen + 1, 5.0)
+        seen = player.diag_seen
+        player.spin_until(lambda: player.diag_seen > seen + 1, 5.0)
     finally:
-        writer.__exit__(None, None, None)
-        node_proc.stop()
-        ex.shutdown(timeout_sec=5.0)
-        player.destroy_node()
-        rclpy.shutdown(context=ctx)
-    return Replay(recording, node_proc.log_path, len(frames), sent,
-                  {s: t for s, t in answered.items() if s in sent}, dict(counts), wall,
-                  node_proc.peak_rss)
+        player.close()
+    return Replay(recording, node_proc.log_path, len(frames), player.sent,
+                  {s: t for s, t in player.answered.items() if s in player.sent},
+                  dict(player.counts), wall, node_proc.peak_rss)
 
 
 def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(),
@@ -335,14 +367,6 @@ def evaluate_via_node(bag: str | Path, out: str | Path, topics: Topics = Topics(
                       report: bool = True, report_frames: tuple[int, ...] = ()) -> dict:
     """Replay `bag` through the node, then score the recording: `out/metrics.json`,
     `out/frames.csv` (+ latency column), the report. Returns the metrics dict."""
-    from scorehoi_node.bags.evaluate import (Examples, frame_from_bag, result_from_msg,
-                                             score_frame, summarise, write_outputs)
-    from scorehoi_node.bags.io import read_messages
-    from scorehoi_node.core.bodies import make_body_model
-    from scorehoi_node.core.config import PipelineConfig, params_from_file
-    from scorehoi_node.core.objects import load_library
-    from scorehoi_node.ros import conversions as conv
-
     out = Path(out)
     replay = replay_through_node(bag, out, topics, opts, progress)
     ns = opts.namespace.rstrip("/")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 
@@ -23,10 +24,11 @@ from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.diffusion.dataset import Corruption, PriorDataset
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.guidance.mask import mask_distance
-from scorehoi_node.core.diffusion.model import Prior
-from scorehoi_node.core.diffusion.state import CameraFrameHOI, reconstruct
+from scorehoi_node.core.diffusion.model import Prior, body_index
+from scorehoi_node.core.diffusion.state import CameraFrameHOI, StateCodec, reconstruct
 from scorehoi_node.core.objects.library import ObjectLibrary
-from scorehoi_node.core.refine import RefineConfig, Refiner
+from scorehoi_node.core.refine import RefineConfig, Refiner, preset
+from scorehoi_node.core.registry import GUIDANCE_TERMS
 
 METRIC_KEYS = ("cd_human_cm", "cd_object_cm", "contact_precision", "contact_recall",
                "contact_f1", "penetration_cm", "floor_cm")
@@ -48,8 +50,6 @@ def build_cases(data: PriorDataset, shard_ids: list[str], shard_floor: np.ndarra
                 image_size: np.ndarray, prior: Prior, body: BodyModel, library: ObjectLibrary,
                 corruption: Corruption = Corruption(), seed: int = 0) -> list[AblationCase]:
     """Cases for every sample of `data` (object ids, floors and image sizes per sample)."""
-    import cv2
-
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     codec = prior.codec
@@ -80,7 +80,7 @@ def build_cases(data: PriorDataset, shard_ids: list[str], shard_floor: np.ndarra
         hull = cv2.convexHull(np.round(uv).astype(np.int32))
         cv2.fillConvexPoly(mask, hull, 1)
         with torch.no_grad():
-            recon = reconstruct(body, gt, prior.index)
+            recon = reconstruct(body, gt, prior.index, full_mesh=True)
         hv = recon.vertices[0].double().numpy()
 
         def front(points: np.ndarray, n: int) -> np.ndarray:
@@ -110,8 +110,8 @@ def score(hoi: CameraFrameHOI, case: AblationCase, refiner: Refiner, body: BodyM
     tmpl = library.by_id(case.template_id)
     faces = body.faces.cpu().numpy()
     with torch.no_grad():
-        pred = refiner.reconstruct(hoi)
-        gt = refiner.reconstruct(case.gt)
+        pred = refiner.reconstruct(hoi, full_mesh=True)
+        gt = refiner.reconstruct(case.gt, full_mesh=True)
 
     def obj(r) -> np.ndarray:
         return tmpl.vertices.astype(np.float64) @ r.object_rotmat[0].double().numpy().T \
@@ -127,9 +127,6 @@ def score(hoi: CameraFrameHOI, case: AblationCase, refiner: Refiner, body: BodyM
 def run_mode(cases: list[AblationCase], config: RefineConfig, prior: Prior | None,
              body: BodyModel, library: ObjectLibrary) -> dict:
     """Refine every case with `config`; mean metrics and milliseconds per case."""
-    from scorehoi_node.core.diffusion.model import body_index
-    from scorehoi_node.core.diffusion.state import StateCodec
-
     codec = prior.codec if prior is not None else StateCodec(body.state_layout)
     index = prior.index if prior is not None else body_index(body)
     sampler = prior.sampler if prior is not None else None
@@ -161,10 +158,9 @@ GUIDED_MODES = ("guided", "paper", "fast")
 
 
 def parse_overrides(items: list[str]) -> dict:
-    """["rho=2", "weights.penetration=1", "guidance_norm=none"] -> `RefineConfig` overrides
-    (values typed like the field's default; `weights.<term>` sets one guidance weight)."""
-    from scorehoi_node.core.refine import DEFAULT_WEIGHTS
-
+    """["rho=2", "weights.penetration=1", "contact.part_radius_m=0.08", "guidance_norm=none"]
+    -> `RefineConfig` overrides (values typed like the field's default; `weights.<term>` sets
+    one guidance weight, `contact.<field>` one contact distance)."""
     defaults = RefineConfig()
     out: dict = {}
     for item in items:
@@ -172,16 +168,17 @@ def parse_overrides(items: list[str]) -> dict:
         key, value = key.strip(), value.strip()
         if not sep or not key:
             raise ValueError(f"override {item!r} is not KEY=VALUE")
-        if key.startswith("weights."):
-            term = key.split(".", 1)[1]
-            if term not in DEFAULT_WEIGHTS:
-                raise ValueError(f"unknown guidance term {term!r} in {item!r}; terms: "
-                                 f"{sorted(DEFAULT_WEIGHTS)}")
-            out.setdefault("weights", {})[term] = float(value)
+        group, _, name = key.rpartition(".")
+        if group == "weights":
+            GUIDANCE_TERMS.check(name)
+            out.setdefault("weights", {})[name] = float(value)
             continue
-        if key in ("mode", "weights") or not hasattr(defaults, key):
+        if group == "contact" and hasattr(defaults.contact, name):
+            out.setdefault("contact", {})[name] = float(value)
+            continue
+        if group or key in ("mode", "weights", "contact") or not hasattr(defaults, key):
             raise ValueError(f"cannot override {key!r}; fields: rounds, tau, stride, rho, "
-                             "guidance_norm, contact_radius_m, contact_band_m, weights.<term>")
+                             "guidance_norm, contact.<distance>, weights.<term>")
         kind = type(getattr(defaults, key))
         try:
             out[key] = kind(value)
@@ -194,14 +191,14 @@ def _with(config: RefineConfig, overrides: dict) -> RefineConfig:
     overrides = dict(overrides)
     if "weights" in overrides:
         overrides["weights"] = {**config.weights, **overrides["weights"]}
+    if "contact" in overrides:
+        overrides["contact"] = replace(config.contact, **overrides["contact"])
     return replace(config, **overrides)
 
 
 def ablation_configs(overrides: dict | None = None) -> dict[str, RefineConfig]:
     """Mode -> configuration of every row but "optimize"; `overrides` (`parse_overrides`)
     apply to the guided rows (guided, paper, fast), not to the raw-gradient references."""
-    from scorehoi_node.core.refine import preset
-
     configs = {"none": preset("none"), "unguided": preset("unguided"),
                "guided": replace(preset("fast"), rounds=1), "paper": preset("paper"),
                "fast": preset("fast")}
@@ -217,8 +214,6 @@ def run_ablation(cases: list[AblationCase], prior: Prior, body: BodyModel,
                  overrides: dict | None = None, progress=None) -> dict[str, dict]:
     """Mean metrics and ms per case of each of `modes` (in table order); "optimize" needs
     "fast" (its time budget per round is what "fast" took)."""
-    from scorehoi_node.core.refine import preset
-
     unknown = set(modes) - set(ABLATION_MODES)
     if unknown:
         raise ValueError(f"unknown ablation modes {sorted(unknown)}; modes: {ABLATION_MODES}")

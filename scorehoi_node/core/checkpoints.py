@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 T = TypeVar("T")
@@ -28,8 +30,6 @@ def save_checkpoint(module: nn.Module, path: str | Path, fmt: str, version: int,
                     extra: dict | None = None) -> Path:
     """Write `module`'s state dict to `path` (parents created) with format, version, config
     and `extra` as metadata; returns the path."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": fmt, "version": str(version), "config": json.dumps(config),
@@ -49,8 +49,6 @@ def load_checkpoint(path: str | Path, fmt: str, version: int, what: str,
         CheckpointError: missing or unreadable file, another format or version, an unreadable
             config, weights that do not match it, or NaN / inf weights.
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{what} checkpoint {path} does not exist")

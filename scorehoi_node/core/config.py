@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-DETECTORS = ("mediapipe",)
+import yaml
+
+from scorehoi_node.core.registry import OBJECT_SOURCES, PERSON_DETECTORS
+
 BODY_MODELS = ("anny", "skeleton")
-OBJECT_SOURCES = ("rgbd", "ultralytics", "external", "none")
 #: "unguided" and "optimize" are ablations (prior alone / optimisation alone), see core/refine.py
 REFINE_MODES = ("none", "fast", "paper", "unguided", "optimize")
 DEVICES = ("auto", "cpu", "cuda")
@@ -28,7 +31,11 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 #: in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
 PARAM_RANGES: dict[str, tuple[float, float]] = {
     "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
-    "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0), "contact_threshold_m": (0.001, 0.2),
+    "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0),
+    "contact_threshold_m": (0.001, 0.2), "contact_scale_m": (0.0001, 0.1),
+    "contact_guidance_hinge_m": (0.0, 0.2), "contact_part_radius_m": (0.001, 1.0),
+    "contact_band_m": (0.0, 0.5),
+    "refine_rounds": (0, 100), "refine_tau": (0, 999), "refine_stride": (0, 500),
     "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
     "keyframe_interval": (1, 1000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
@@ -42,11 +49,43 @@ def _in_range(name: str, value: float) -> None:
 
 
 @dataclass(frozen=True)
+class ContactConfig:
+    """Every contact distance of the pipeline, by role [m] (flat parameter names: `contact_` +
+    field name, e.g. `contact_threshold_m`).
+
+    The evaluation radius is not a setting: the CONTHO protocol counts a human vertex in contact
+    within 5 cm of the object (`core/metrics.py` CONTACT_THRESHOLD_M).
+
+    Attributes:
+        threshold_m: published contacts: a contact-subset vertex's contact probability is 0.5 at
+            this signed distance to the object [m] (`stages/contacts.py`).
+        scale_m: width of that probability's sigmoid [m]: p = sigmoid((threshold_m - d) / scale_m).
+        guidance_hinge_m: refinement: the contact guidance pulls each predicted contact vertex to
+            within this distance of the object surface [m] (`diffusion/guidance/contact.py`).
+        part_radius_m: refinement rounds: a body part is predicted in contact when its closest
+            contact-subset vertex lies within this distance of the object [m] (`core/refine.py`).
+        band_m: refinement rounds: that part's vertices within this distance of its closest one
+            are the contact vertices the guidance pulls [m].
+    """
+
+    threshold_m: float = 0.03
+    scale_m: float = 0.005
+    guidance_hinge_m: float = 0.02
+    part_radius_m: float = 0.10
+    band_m: float = 0.03
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _in_range(f"contact_{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Configuration of the ROS-free detect -> estimate pipeline.
 
     Attributes:
-        detector: detection backend: "mediapipe" (offline person, default) or "ultralytics" (YOLO-seg).
+        detector: person detector (`core/registry.py` PERSON_DETECTORS): "mediapipe" (MediaPipe
+            Pose, offline, default).
         min_person_score: persons below this detection confidence are dropped.
         max_persons: at most this many persons per frame (largest boxes first).
         mediapipe_model_complexity: 0 (fastest), 1 or 2 (most accurate); only 0 and 1 ship offline.
@@ -56,6 +95,12 @@ class PipelineConfig:
         refine: ScoreHOI refinement of the initial estimate: "fast" (real-time schedule,
             default), "paper" (the published N = 10, tau = 50 schedule), "none", or the ablations
             "unguided" (prior without guidance) and "optimize" (guidance losses without prior).
+        refine_rounds: contact-driven rounds (invert, guided sample, re-predict contacts);
+            0 = the preset's (fast 2, paper 10).
+        refine_tau: DDIM inversion depth in timesteps of 1000; 0 = the preset's (fast 100,
+            paper 50).
+        refine_stride: DDIM step in timesteps; tau / stride steps per direction and round;
+            0 = the preset's (fast 50, paper 5).
         denoiser_checkpoint: safetensors checkpoint of the diffusion prior; empty = the one
             shipped in the package (scorehoi_node/core/diffusion/weights/denoiser.safetensors).
         depth_body_offset_m: depth of the torso surface in front of the skeleton [m], used
@@ -64,12 +109,13 @@ class PipelineConfig:
         track_min_iou: box IoU (or close centres) needed to continue a track.
         body_model: "anny" (body-model mesh fitted to the keypoints, default) or "skeleton"
             (16-joint skeleton only, no mesh; fastest).
-        object_source: "rgbd" (the depth cluster touching the hands, when a depth image is
-            present), "ultralytics" (YOLO-seg objects next to the hands; falls back to "rgbd"
-            with one log line when its weights cannot be loaded), "external" (2D object boxes
-            from another detector node, matched by stamp; see the node's `detections` topic)
-            or "none".
-        contact_threshold_m: signed distance at which a contact's probability is 0.5 [m].
+        object_source: where object candidates come from (`core/registry.py` OBJECT_SOURCES):
+            "rgbd" (the depth cluster touching the hands, when a depth image is present),
+            "ultralytics" (YOLO-seg objects next to the hands; falls back to "rgbd" with one
+            log line when its weights cannot be loaded), "external" (2D object boxes from
+            another detector node, matched by stamp; see the node's `detections` topic) or
+            "none".
+        contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
         min_object_confidence: object fits of unlabelled depth clusters (object_source rgbd)
             below this confidence are dropped: a cluster no template explains is no object.
         keyframe_interval: temporal warm start of the object stage: between keyframes, a
@@ -86,18 +132,21 @@ class PipelineConfig:
     ultralytics_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
     refine: str = "fast"
+    refine_rounds: int = 0
+    refine_tau: int = 0
+    refine_stride: int = 0
     denoiser_checkpoint: str = ""
     depth_body_offset_m: float = 0.10
     track_max_age: int = 5
     track_min_iou: float = 0.2
     body_model: str = "anny"
     object_source: str = "rgbd"
-    contact_threshold_m: float = 0.03
+    contact: ContactConfig = field(default_factory=ContactConfig)
     min_object_confidence: float = 0.5
     keyframe_interval: int = 8
 
     def __post_init__(self) -> None:
-        _choice("detector", self.detector, DETECTORS)
+        PERSON_DETECTORS.check(self.detector, "detector")
         _choice("device", self.device, DEVICES)
         _choice("refine", self.refine, REFINE_MODES)
         _in_range("min_person_score", self.min_person_score)
@@ -107,8 +156,9 @@ class PipelineConfig:
         _in_range("track_max_age", self.track_max_age)
         _in_range("track_min_iou", self.track_min_iou)
         _choice("body_model", self.body_model, BODY_MODELS)
-        _choice("object_source", self.object_source, OBJECT_SOURCES)
-        _in_range("contact_threshold_m", self.contact_threshold_m)
+        OBJECT_SOURCES.check(self.object_source, "object_source")
+        for name in ("refine_rounds", "refine_tau", "refine_stride"):
+            _in_range(name, getattr(self, name))
         _in_range("min_object_confidence", self.min_object_confidence)
         _in_range("keyframe_interval", self.keyframe_interval)
 
@@ -156,21 +206,19 @@ class NodeConfig:
 
     # -- flat views (ROS parameters, YAML) ---------------------------------------------------
     def to_flat_dict(self) -> dict[str, Any]:
-        """All settings as one flat {name: value} dict (pipeline fields inlined)."""
-        out = {f.name: getattr(self.pipeline, f.name) for f in dataclasses.fields(PipelineConfig)}
-        out.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                    if f.name != "pipeline"})
+        """All settings as one flat {name: value} dict: pipeline fields inlined, nested
+        dataclasses prefixed by their field name (`contact` -> `contact_threshold_m`, ...)."""
+        out = _flatten(self.pipeline)
+        out.update(_flatten(self, skip=("pipeline",)))
         return out
 
     @classmethod
     def from_flat_dict(cls, values: dict[str, Any]) -> "NodeConfig":
         """Build from flat {name: value}; unknown names raise ValueError (no silent typos)."""
-        pipe_names = {f.name for f in dataclasses.fields(PipelineConfig)}
-        node_names = {f.name for f in dataclasses.fields(cls)} - {"pipeline"}
-        unknown = set(values) - pipe_names - node_names
+        defaults = cls().to_flat_dict()
+        unknown = set(values) - set(defaults)
         if unknown:
             raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-        defaults = cls().to_flat_dict()
         typed = {}
         for k, v in values.items():
             want = type(defaults[k])
@@ -179,17 +227,50 @@ class NodeConfig:
             if not isinstance(v, want) or (want is not bool and isinstance(v, bool)):
                 raise ValueError(f"{k}={v!r} must be of type {want.__name__}")
             typed[k] = v
-        pipeline = PipelineConfig(**{k: v for k, v in typed.items() if k in pipe_names})
-        return cls(pipeline=pipeline, **{k: v for k, v in typed.items() if k in node_names})
+        return _unflatten(cls, {**defaults, **typed})
+
+
+def _flatten(obj: Any, prefix: str = "", skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """{prefix + name: value} of a config dataclass; nested config dataclasses recurse with
+    `name_` added to the prefix."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if f.name in skip:
+            continue
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_flatten(value, f"{prefix}{f.name}_"))
+        else:
+            out[prefix + f.name] = value
+    return out
+
+
+def flat_names(config: Any, fields: tuple[str, ...]) -> frozenset[str]:
+    """Flat parameter names of the top-level `fields` of a config dataclass instance (a nested
+    dataclass field gives all its prefixed names, e.g. contact -> contact_threshold_m, ...)."""
+    flat = _flatten(config)
+    return frozenset(k for k in flat for f in fields
+                     if k == f or (dataclasses.is_dataclass(getattr(config, f))
+                                   and k.startswith(f + "_")))
+
+
+def _unflatten(cls: type, flat: dict[str, Any], prefix: str = "") -> Any:
+    """Inverse of `_flatten` for class `cls` (its nested fields' classes from their defaults)."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name == "pipeline" and cls is NodeConfig:
+            kwargs[f.name] = _unflatten(PipelineConfig, flat)
+        elif f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(
+                default := f.default_factory()):
+            kwargs[f.name] = _unflatten(type(default), flat, f"{prefix}{f.name}_")
+        else:
+            kwargs[f.name] = flat[prefix + f.name]
+    return cls(**kwargs)
 
 
 def params_from_file(path) -> dict[str, Any]:
     """The `ros__parameters` of a ROS 2 node parameters file (any node key, e.g. `/**`);
     ValueError (one line) when it has none."""
-    from pathlib import Path
-
-    import yaml
-
     doc = yaml.safe_load(Path(path).read_text()) or {}
     for node in doc.values() if isinstance(doc, dict) else ():
         if isinstance(node, dict) and "ros__parameters" in node:

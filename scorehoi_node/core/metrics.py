@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
+import open3d as o3d
 from scipy.spatial import cKDTree
 
 CM_PER_M = 100.0
@@ -131,8 +132,6 @@ def _object_distances(points: np.ndarray, object_vertices: np.ndarray, object_fa
 
     Open3D works in float32; coordinates are centred on the object first to keep precision.
     """
-    import open3d as o3d
-
     centre = np.asarray(object_vertices, dtype=np.float64).mean(axis=0)
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(

@@ -5,9 +5,9 @@ noise level tau -> guided DDIM back to 0. The contact set is recomputed from the
 reconstruction at the start of every round (the released code never refreshed it).
 
 Contact prediction: for every labelled body part of the contact subset, its vertices' signed
-distances to the object; a part whose closest vertex lies within `contact_radius_m` is in contact,
-and its vertices within `contact_band_m` of that closest distance are the contact vertices the
-contact term pulls to the surface.
+distances to the object; a part whose closest vertex lies within `ContactConfig.part_radius_m` is
+in contact, and its vertices within `ContactConfig.band_m` of that closest distance are the
+contact vertices the contact term pulls to within `ContactConfig.guidance_hinge_m` of the surface.
 
 Modes (`REFINE_PRESETS`): "paper" is the published schedule (N = 10 rounds, tau = 50, steps of
 5), "fast" the real-time one, "unguided" the prior alone (rho = 0), "optimize" Adam on the same
@@ -19,24 +19,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
-from scorehoi_node.core.config import REFINE_MODES
-from scorehoi_node.core.diffusion.guidance import make_terms, total_loss
+from scorehoi_node.core.config import REFINE_MODES, ContactConfig
+from scorehoi_node.core.diffusion.guidance import default_weights, make_terms, total_loss
 from scorehoi_node.core.diffusion.guidance.base import Observation, Reconstruction
 from scorehoi_node.core.diffusion.sampler import GUIDANCE_NORMS
 from scorehoi_node.core.diffusion.schedule import PartialChain
 from scorehoi_node.core.diffusion.state import (BodyIndex, CameraFrameHOI, StateCodec,
                                                 reconstruct)
 from scorehoi_node.core.objects.template import ObjectTemplate
-
-#: guidance weights: the paper's contact and object-floor weights (0.5), penetration raised from
-#: its 0.1 to 3.0 (with 0.1 the contact pull pushed hands into objects; with block-normalised
-#: guidance 1.0 left penetration at 1.29 cm against 0.83 cm with 3.0: README), plus the
-#: observation terms
-DEFAULT_WEIGHTS = {"contact": 0.5, "penetration": 3.0, "object_floor": 0.5, "human_floor": 0.5,
-                   "reprojection": 0.05, "mask": 0.05, "depth": 0.5}
 
 
 @dataclass(frozen=True)
@@ -51,8 +45,10 @@ class RefineConfig:
         rho: guidance scale.
         guidance_norm: "block" (each state block's gradient scaled to unit RMS) or "none" (the
             raw gradient, as published); see `core/diffusion/sampler.py`.
-        weights: guidance term name -> weight (0 disables a term).
-        contact_radius_m, contact_band_m: contact prediction (module docstring).
+        weights: guidance term name -> weight (0 disables a term); default: every registered
+            term's `default_weight`.
+        contact: contact distances (prediction radius and band, guidance hinge; module
+            docstring).
         optimize_steps, optimize_lr: the "optimize" baseline (Adam on the normalised state).
         optimize_budget_ms: when > 0, the baseline takes Adam steps until this wall time per
             round is spent (at least one), instead of `optimize_steps` (equal-time ablation).
@@ -64,9 +60,8 @@ class RefineConfig:
     stride: int = 50
     rho: float = 3.0
     guidance_norm: str = "block"
-    weights: dict = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    contact_radius_m: float = 0.10
-    contact_band_m: float = 0.03
+    weights: dict = field(default_factory=default_weights)
+    contact: ContactConfig = field(default_factory=ContactConfig)
     optimize_steps: int = 10
     optimize_lr: float = 0.05
     optimize_budget_ms: float = 0.0
@@ -79,9 +74,9 @@ class RefineConfig:
                              f"got {self.guidance_norm!r}")
         if self.rounds < 0:
             raise ValueError(f"rounds must be >= 0, got {self.rounds}")
-        unknown = set(self.weights) - set(DEFAULT_WEIGHTS)
-        if unknown:
-            raise ValueError(f"unknown guidance terms {sorted(unknown)}")
+        make_terms(self.weights)  # validates the names and weights against the registry
+        if self.mode not in ("none", "optimize"):
+            PartialChain(tau=self.tau, stride=self.stride)  # ValueError for an impossible chain
 
     @property
     def chain(self) -> PartialChain:
@@ -103,9 +98,21 @@ _presets()
 
 
 def preset(mode: str, **overrides) -> RefineConfig:
+    """The preset of `mode` with `overrides` (RefineConfig fields) replaced."""
     if mode not in REFINE_PRESETS:
         raise ValueError(f"refine mode must be one of {tuple(REFINE_PRESETS)}, got {mode!r}")
     return replace(REFINE_PRESETS[mode], **overrides)
+
+
+def pipeline_refine_config(mode: str, rounds: int = 0, tau: int = 0, stride: int = 0,
+                           contact: ContactConfig | None = None) -> RefineConfig:
+    """The preset of `mode` with the pipeline's settings: `rounds`, `tau`, `stride` replace the
+    preset's where > 0 (0 = the preset's); `contact` replaces its contact distances."""
+    base = preset(mode)
+    changes = {k: v for k, v in (("rounds", rounds), ("tau", tau), ("stride", stride)) if v > 0}
+    if contact is not None:
+        changes["contact"] = contact
+    return replace(base, **changes)
 
 
 def predict_contacts(recon: Reconstruction, template: ObjectTemplate,
@@ -160,11 +167,13 @@ class Refiner:
             raise ValueError(f"refine mode {config.mode!r} needs a trained denoiser")
         self.sampler, self.body, self.codec, self.index = sampler, body, codec, index
         self.config = config
-        self.terms = make_terms({k: v for k, v in config.weights.items()})
+        self.terms = make_terms(config.weights,
+                                {"contact": {"threshold_m": config.contact.guidance_hinge_m}})
         self.part_ids = body.contact_part_ids
 
-    def reconstruct(self, hoi: CameraFrameHOI) -> Reconstruction:
-        return reconstruct(self.body, hoi, self.index)
+    def reconstruct(self, hoi: CameraFrameHOI, full_mesh: bool = False) -> Reconstruction:
+        """The reconstruction of `hoi`: the vertices the guidance reads, or the whole mesh."""
+        return reconstruct(self.body, hoi, self.index, full_mesh)
 
     def refine(self, hoi: CameraFrameHOI, cond: torch.Tensor | None, obs: Observation
                ) -> RefineResult:
@@ -181,8 +190,8 @@ class Refiner:
         for _ in range(cfg.rounds):
             with torch.no_grad():
                 recon = self.reconstruct(self.codec.decode(x, pelvis))
-            mask = predict_contacts(recon, obs.template, self.part_ids, cfg.contact_radius_m,
-                                    cfg.contact_band_m)
+            mask = predict_contacts(recon, obs.template, self.part_ids,
+                                    cfg.contact.part_radius_m, cfg.contact.band_m)
             masks.append(mask)
             round_obs = replace(obs, contact_mask=mask)
             if cfg.mode == "optimize":
@@ -226,8 +235,6 @@ class Refiner:
 # -- pipeline glue: estimates <-> states ----------------------------------------------------------
 def hoi_from_estimates(human, obj) -> CameraFrameHOI:
     """A `HumanEstimate` (body-model fit) and an `ObjectEstimate` -> a B = 1 state."""
-    import numpy as np
-
     R = np.asarray(human.joint_rotations, np.float32)
     f = dict(dtype=torch.float32)
     return CameraFrameHOI(
@@ -242,14 +249,12 @@ def hoi_from_estimates(human, obj) -> CameraFrameHOI:
 def estimates_from_hoi(hoi: CameraFrameHOI, recon: Reconstruction, human, obj, i: int = 0):
     """Item `i` of refined states (+ its reconstruction) -> (HumanEstimate, ObjectEstimate),
     keeping the names, parents, faces, confidences and template of the inputs."""
-    from dataclasses import replace as dc_replace
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().double().numpy()
 
     rot = torch.cat([hoi.root_rotmat[i:i + 1], hoi.body_pose_rotmat[i]], dim=0)
-    new_human = dc_replace(
-        human, joint_rotations=rot.double().numpy(),
-        joint_positions=recon.joints[i].detach().double().numpy(),
-        shape=hoi.shape[i].detach().double().numpy(),
-        vertices=recon.vertices[i].detach().double().numpy())
-    new_obj = dc_replace(obj, rotation=hoi.object_rotmat[i].double().numpy(),
-                         translation=hoi.object_transl[i].double().numpy())
+    new_human = replace(human, joint_rotations=numpy(rot), joint_positions=numpy(recon.joints[i]),
+                        shape=numpy(hoi.shape[i]), vertices=numpy(recon.vertices[i]))
+    new_obj = replace(obj, rotation=numpy(hoi.object_rotmat[i]),
+                      translation=numpy(hoi.object_transl[i]))
     return new_human, new_obj

@@ -1,7 +1,10 @@
 """Stage boundaries of the pipeline: frozen dataclasses of numpy arrays.
 
-Frame -> Detections -> HOIEstimate. Every stage carries lists (several people and objects per
-frame). Coordinates are in the camera's optical frame (x right, y down, z forward) in metres
+    Frame -> Detections (persons, objects) -> TrackedPerson[] -> Person[] (with HumanEstimate)
+          -> ObjectCandidate[] -> FoundObject[] (ObjectEstimate, assigned to a person)
+          -> Interaction[] (human, object, contacts; refined) -> FrameResult
+
+Every stage carries lists (several people and objects per frame). Coordinates are in the camera's optical frame (x right, y down, z forward) in metres
 unless a field says otherwise; pixels are (u, v) with the origin at the top-left pixel's corner.
 """
 
@@ -219,6 +222,74 @@ class ObjectEstimate:
     translation: np.ndarray
     extent: np.ndarray
     confidence: float
+
+
+@dataclass(frozen=True)
+class TrackedPerson:
+    """A detected person with the id of its track across frames.
+
+    Attributes:
+        track_id: stable id of the track (>= 1).
+        detection: the detector's output for this person in this frame.
+    """
+
+    track_id: int
+    detection: PersonDetection
+
+
+@dataclass(frozen=True)
+class Person(TrackedPerson):
+    """A tracked person with their 3D body (output of the human stage).
+
+    Attributes:
+        human: the fitted body in the camera frame (plus `TrackedPerson`'s track id and
+            detection).
+    """
+
+    human: HumanEstimate
+
+
+@dataclass(frozen=True)
+class ObjectCandidate:
+    """Evidence of one object in a frame, before recognition and pose estimation.
+
+    Attributes:
+        source: object source that produced it ("rgbd", "ultralytics", "external").
+        class_name: the detector's class (COCO name), or None when the source knows none.
+        box: (4,) float64 [u_min, v_min, u_max, v_max] pixels.
+        score: source confidence in [0, 1].
+        mask: (H, W) bool silhouette, or None (box only).
+        points: (N, 3) float64 camera-frame depth points on the object [m], or None.
+        person: index (into the frame's `Person` list) of the person whose body this candidate
+            was found at, or None when the source is not tied to a person (detector masks).
+    """
+
+    source: str
+    class_name: str | None
+    box: np.ndarray
+    score: float
+    mask: np.ndarray | None = None
+    points: np.ndarray | None = None
+    person: int | None = None
+
+
+@dataclass(frozen=True)
+class FoundObject:
+    """An object with its template and 6-DoF pose, the evidence behind it and its owner.
+
+    Attributes:
+        estimate: template and pose (camera frame).
+        mask: (H, W) bool image mask of the object, or None.
+        points: (N, 3) float64 camera-frame depth points on the object [m], or None.
+        person: index (into the frame's `Person` list) of the person it is assigned to, or None.
+        keyframe: found by the full template search (not a warm start from the last frame).
+    """
+
+    estimate: ObjectEstimate
+    mask: np.ndarray | None
+    points: np.ndarray | None
+    person: int | None = None
+    keyframe: bool = True
 
 
 @dataclass(frozen=True)

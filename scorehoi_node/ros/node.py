@@ -11,6 +11,7 @@ wins; replaced frames are counted as dropped) and a worker thread runs the pipel
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -33,11 +34,12 @@ from scorehoi_node.core.config import PARAM_RANGES, NodeConfig, PipelineConfig
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Frame
 from scorehoi_node.ros import conversions as conv
+from scorehoi_node.startup import node_entry_arguments, quiet_startup
 
 NODE_NAME = "scorehoi"
 #: parameters that take effect at once while the node is configured (thresholds, publishing);
 #: the others are read on configure
-RUNTIME_PARAMETERS = frozenset(Pipeline.RUNTIME_SETTINGS) | {
+RUNTIME_PARAMETERS = Pipeline.RUNTIME_PARAMETERS | {
     "publish_markers", "publish_tf", "warn_throttle_s", "depth_sync_tolerance_s"}
 STAMP_RESET_S = 5.0  # an image stamp this much older than the last one: a restarted clock
 INFO_SYNC_MISSES = 30  # images in a row without a same-stamp camera_info: stop waiting for one
@@ -115,11 +117,10 @@ class ScoreHOINode(LifecycleNode):
         try:
             values = {**self.config.to_flat_dict(), **changes}
             new = NodeConfig.from_flat_dict(values)
-            pipe = {k: v for k, v in changes.items() if k in Pipeline.RUNTIME_SETTINGS}
-            if pipe and self.pipeline is not None:
+            if self.pipeline is not None and new.pipeline != self.config.pipeline:
                 # a frame in flight finishes with the objects it already holds; the next
                 # frame reads the new settings
-                self.pipeline.update(**pipe)
+                self.pipeline.reconfigure(new.pipeline)
         except Exception as e:  # ValueError, CheckpointError: refused with one line
             return SetParametersResult(successful=False, reason=str(e).splitlines()[0])
         self.config = new
@@ -463,5 +464,10 @@ def run(args: list[str] | None = None) -> None:
 
 
 def main(args: list[str] | None = None) -> None:
-    """console_scripts entry point `scorehoi_node` (used by the launch file)."""
-    run(args)
+    """console_scripts entry point `scorehoi_node` (used by the launch file): `--help` prints
+    the usage, `--verbose` keeps the libraries' start-up output on the console; the ROS
+    arguments follow `--ros-args`. `args`: the command line without the program name
+    (default: sys.argv[1:])."""
+    verbose, ros_args = node_entry_arguments(sys.argv[1:] if args is None else list(args))
+    quiet_startup(verbose)
+    run(ros_args)

@@ -8,7 +8,7 @@ from std_msgs.msg import Header
 
 from scorehoi_msgs.msg import ContactPoint, HumanObjectInteraction, HumanObjectInteractionArray
 from scorehoi_node.bags import BagWriter, message_class, read_messages, type_name
-from scorehoi_node.bags.io import bag_topics
+from scorehoi_node.bags.io import bag_topics, resolve_bag
 from scorehoi_node.core.types import CameraIntrinsics
 from scorehoi_node.ros import conversions as conv
 
@@ -90,3 +90,21 @@ def test_same_messages_give_identical_bag_bytes(tmp_path):
                 w.write("/scorehoi/ground_truth", gt, t)
     (a,), (b,) = (tmp_path / "0/bag").glob("*.mcap"), (tmp_path / "1/bag").glob("*.mcap")
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_resolve_bag_finds_the_one_bag_in_a_folder(tmp_path):
+    bag = tmp_path / "run" / "bag"
+    bag.mkdir(parents=True)
+    (bag / "metadata.yaml").write_text("rosbag2_bagfile_information: {}\n")
+    (tmp_path / "run" / "shards").mkdir()
+    assert resolve_bag(bag) == bag
+    assert resolve_bag(tmp_path / "run") == bag  # what `scorehoi synth --out run` wrote
+    with pytest.raises(ValueError, match="holds none"):
+        resolve_bag(tmp_path / "run" / "shards")
+    other = tmp_path / "run" / "recording"
+    other.mkdir()
+    (other / "metadata.yaml").write_text("rosbag2_bagfile_information: {}\n")
+    with pytest.raises(ValueError, match=r"holds 2 bags \(bag, recording\)"):
+        resolve_bag(tmp_path / "run")
+    with pytest.raises(ValueError, match="is not a rosbag2 directory"):
+        resolve_bag(bag / "metadata.yaml")

@@ -41,8 +41,10 @@ def test_eval_on_a_synthetic_bag(synth_bag, tmp_path):
     assert set(KEYS) <= set(m)
     assert m["frames_in"] == 3 and m["frames_out"] == 3 and m["dropped"] == {}
     assert m["refine"] == "none" and m["fps"] > 0
-    assert m["frames_with_person"] >= 1
-    assert m["pelvis_error_cm"] is None or 0 <= m["pelvis_error_cm"] < 100
+    # one person in every frame of this bag; measured 2026-11-30: pelvis error 12.3 cm (the body
+    # is placed by PnP from keypoints, ~10-15 cm off in absolute terms), CD_human 5.8 cm
+    assert m["frames_with_person"] == 3
+    assert 0 < m["pelvis_error_cm"] < 20.0 and 0 < m["cd_human_cm"] < 8.0
     rows = list(csv.DictReader(open(tmp_path / "ev" / "frames.csv")))
     assert len(rows) == 3 and {"detect_ms", "cd_human_cm", "pelvis_error_cm"} <= set(rows[0])
 

@@ -14,7 +14,7 @@ from scorehoi_node.core.synth.camera import CameraSampler
 from scorehoi_node.core.synth.frames import PERSON_ID, SynthContext, synth_frames
 from scorehoi_node.core.synth.render import Renderer
 from scorehoi_node.ros import conversions as conv
-from tests.core.test_synth_frames import fixture_sequences
+from tests.core.synth.test_frames import fixture_sequences
 
 N = 3
 

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import yaml
 
-from scorehoi_node.core.config import NodeConfig, PipelineConfig
+from scorehoi_node.core.config import ContactConfig, NodeConfig, PipelineConfig, flat_names
 from tests.conftest import ROOT
 
 
@@ -12,8 +12,21 @@ def test_defaults_are_valid_and_flat_roundtrip():
     flat = cfg.to_flat_dict()
     assert flat["detector"] == "mediapipe" and flat["image_qos"] == "reliable"
     assert NodeConfig.from_flat_dict(flat) == cfg
-    n_fields = len(dataclasses.fields(PipelineConfig)) + len(dataclasses.fields(NodeConfig)) - 1
+    # nested config dataclasses flatten with their field name as prefix
+    n_fields = (len(dataclasses.fields(PipelineConfig)) - 1 + len(dataclasses.fields(ContactConfig))
+                + len(dataclasses.fields(NodeConfig)) - 1)
     assert len(flat) == n_fields
+    assert flat["contact_threshold_m"] == cfg.pipeline.contact.threshold_m == 0.03
+    assert flat["contact_guidance_hinge_m"] == 0.02 and "contact" not in flat
+    changed = NodeConfig.from_flat_dict({"contact_band_m": 0.05, "refine_rounds": 3})
+    assert changed.pipeline.contact.band_m == 0.05 and changed.pipeline.refine_rounds == 3
+    assert changed.pipeline.contact.threshold_m == 0.03
+
+
+def test_flat_names_of_nested_fields():
+    names = flat_names(PipelineConfig(), ("contact", "refine"))
+    assert names == {"refine", "contact_threshold_m", "contact_scale_m",
+                     "contact_guidance_hinge_m", "contact_part_radius_m", "contact_band_m"}
 
 
 @pytest.mark.parametrize("name,value,match", [
@@ -28,6 +41,9 @@ def test_defaults_are_valid_and_flat_roundtrip():
     ("max_persons", "4", "must be of type int"),
     ("publish_tf", 1, "must be of type bool"),
     ("detecter", "mediapipe", "unknown parameter"),
+    ("object_source", "lidar", "object_source='lidar' is not one of rgbd, ultralytics"),
+    ("contact_threshold_m", 0.5, r"contact_threshold_m=0.5 must be within"),
+    ("refine_rounds", -1, "refine_rounds"),
 ])
 def test_bad_values_raise_clear_errors(name, value, match):
     with pytest.raises(ValueError, match=match):

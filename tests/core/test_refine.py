@@ -36,7 +36,7 @@ def ball_near_right_hand(body, index, gap: float) -> CameraFrameHOI:
                          shape=body.default_shape[None].clone(),
                          pelvis=torch.tensor([[0.0, 0.0, 3.0]]),
                          object_rotmat=BODY_TO_CAM[None], object_transl=torch.zeros(1, 3))
-    recon = reconstruct(body, hoi, index)
+    recon = reconstruct(body, hoi, index, full_mesh=True)
     hand = recon.vertices[0, body.contact_parts()["right_hand"]].mean(0)
     pelvis = recon.joints[0, 0]
     out = torch.tensor([hand[0] - pelvis[0], 0.0, 0.0]).sign() * torch.tensor([1.0, 0, 0])
@@ -114,7 +114,7 @@ def test_rounds_refresh_the_contact_set_and_close_the_gap(setup, mode):
     body, library, index = setup
     sampler, codec = tiny_prior(body, index)
     weights = {"contact": 1.0, "penetration": 1.0}
-    cfg = preset(mode, rounds=2, weights=weights, rho=1.0, contact_radius_m=0.1,
+    cfg = preset(mode, rounds=2, weights=weights, rho=1.0,
                  optimize_steps=15, optimize_lr=0.05)
     refiner = Refiner(sampler if mode != "optimize" else None, body, codec, index, cfg)
     init = ball_near_right_hand(body, index, 0.06)
@@ -124,7 +124,7 @@ def test_rounds_refresh_the_contact_set_and_close_the_gap(setup, mode):
     first, second = result.contact_masks
     assert first.any() and not torch.equal(first, second)
 
-    from scorehoi_node.core.diffusion.guidance import ContactGuidance
+    from scorehoi_node.core.diffusion.guidance.contact import ContactGuidance
 
     term = ContactGuidance()
 

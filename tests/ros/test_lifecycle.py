@@ -64,17 +64,26 @@ def test_parameters_have_ranges_and_thresholds_change_at_run_time(ctx):
         # out of range: refused by the descriptor, nothing changes
         (r,) = node.set_parameters([Parameter("contact_threshold_m", value=0.5)])
         assert not r.successful
-        assert node.pipeline._contact_config.threshold_m == pytest.approx(
-            node.config.pipeline.contact_threshold_m)
+        assert node.pipeline.contacts.config.threshold_m == pytest.approx(
+            node.config.pipeline.contact.threshold_m)
         # thresholds apply to the running pipeline
         (r,) = node.set_parameters([Parameter("contact_threshold_m", value=0.03)])
         assert r.successful, r.reason
-        assert node.pipeline._contact_config.threshold_m == pytest.approx(0.03)
-        assert node.config.pipeline.contact_threshold_m == pytest.approx(0.03)
+        assert node.pipeline.contacts.config.threshold_m == pytest.approx(0.03)
+        assert node.config.pipeline.contact.threshold_m == pytest.approx(0.03)
         (r,) = node.set_parameters([Parameter("min_person_score", value=0.8)])
-        assert r.successful and node.pipeline.detector._min_score == pytest.approx(0.8)
+        assert r.successful and node.pipeline.persons.min_score == pytest.approx(0.8)
+        # the refinement schedule: the preset's by default, rounds/steps overridable at run time
+        assert node.pipeline.refinement.refiner.config.rounds == 2  # "fast"
+        for name, value in (("refine_rounds", 1), ("refine_stride", 25)):
+            (r,) = node.set_parameters([Parameter(name, value=value)])
+            assert r.successful, r.reason
+        cfg = node.pipeline.refinement.refiner.config
+        assert (cfg.mode, cfg.rounds, cfg.tau, cfg.stride) == ("fast", 1, 100, 25)
+        (r,) = node.set_parameters([Parameter("refine_stride", value=7)])  # 100 % 7 != 0
+        assert not r.successful and node.pipeline.refinement.refiner.config.stride == 25
         (r,) = node.set_parameters([Parameter("refine", value="none")])
-        assert r.successful and node.pipeline.refiner is None
+        assert r.successful and node.pipeline.refinement.refiner is None
         (r,) = node.set_parameters([Parameter("refine", value="bogus")])
         assert not r.successful and "refine" in r.reason and node.pipeline.config.refine == "none"
         (r,) = node.set_parameters([Parameter("publish_markers", value=False)])
@@ -88,7 +97,7 @@ def test_parameters_have_ranges_and_thresholds_change_at_run_time(ctx):
         assert r.successful
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.config.image_qos == "best_effort"
-        assert node.config.pipeline.contact_threshold_m == pytest.approx(0.03)
+        assert node.config.pipeline.contact.threshold_m == pytest.approx(0.03)
     finally:
         node.trigger_shutdown()
         node.destroy_node()
@@ -99,11 +108,11 @@ def test_keyframe_refinement_thread_follows_the_lifecycle(ctx):
                                                                     value="paper")])
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        assert "keyframes" in node._pubs and node.pipeline._kf_thread.is_alive()
+        worker = node.pipeline.keyframe_worker
+        assert "keyframes" in node._pubs and worker.alive
         assert node.count_publishers("/scorehoi/interactions_keyframe") == 1
-        thread = node.pipeline._kf_thread
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
-        assert not thread.is_alive()
+        assert not worker.alive
     finally:
         node.trigger_shutdown()
         node.destroy_node()

@@ -38,6 +38,7 @@ def make_body_model(name: str, **kwargs: Any) -> BodyModel:
     `num_shape`, `dtype` (see `SMPLFamilyBody`). Unknown names raise ValueError listing the
     choices; unknown keywords raise TypeError; a missing SMPL file raises FileNotFoundError.
     """
+    # backends are imported only when chosen: anny starts NVIDIA Warp, smplx reads user files
     if name == "anny":
         from scorehoi_node.core.bodies.anny_body import AnnyBody
 

@@ -28,6 +28,11 @@ anny caches its model data under `ANNY_CACHE_DIR`: the first construction builds
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
+import roma
 import torch
 
 from scorehoi_node.core.bodies.base import CONTACT_PART_BUDGET, BodyModel
@@ -82,10 +87,6 @@ def _anny_part_of(bone: str) -> str:
 def _default_cache_dir() -> None:
     """Use the cache that `make setup` built inside the environment (`<venv>/anny-cache`) when
     ANNY_CACHE_DIR is unset, so `scorehoi ...` run outside make does not rebuild it (~70 s)."""
-    import os
-    import sys
-    from pathlib import Path
-
     env_cache = Path(sys.prefix) / "anny-cache"
     if "ANNY_CACHE_DIR" not in os.environ and env_cache.is_dir():
         os.environ["ANNY_CACHE_DIR"] = str(env_cache)
@@ -122,6 +123,11 @@ class AnnyBody(BodyModel):
         if list(model.phenotype_labels) != list(ANNY_SHAPE_NAMES):
             raise ValueError(f"unexpected anny phenotypes {model.phenotype_labels}, "
                              f"expected {list(ANNY_SHAPE_NAMES)}")
+        if (model.bone_orientation, model.rest_orientation_refiner,
+                model.root_identity_orientation) != ("cached", None, False):
+            raise ValueError("this anny build's rest model is not the one `_skin_subset` "
+                             "reproduces (bone_orientation 'cached', no refiner, no root "
+                             "identity); pin anny==0.6.2")
         labels = list(model.bone_labels)
         missing = [b for b in ANNY_POSE_BONES if b not in labels]
         if missing:
@@ -158,22 +164,74 @@ class AnnyBody(BodyModel):
         self.register_buffer("contact_part_ids", part_ids, persistent=False)
 
     def _forward_local(
-        self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor
+        self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor,
+        vertex_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bx19x3x3 body-frame local rotations + Bx6 phenotypes -> (BxVx3, Bx20x3), body frame."""
-        batch = body_pose_rotmat.shape[0]
+        """Bx19x3x3 body-frame local rotations + Bx6 phenotypes -> (BxVx3, Bx20x3), body frame.
+
+        The whole mesh goes through anny's own forward (NVIDIA Warp skinning); a vertex subset
+        is skinned here in torch (`_skin_subset`): only those vertices' rest positions and
+        blend weights are touched, which is what the refinement's guidance steps need."""
+        deltas = self._bone_deltas(body_pose_rotmat)
         frame = self.anny_to_body
-        # D_anny = C^T R_body C for every posed bone; other bones stay identity.
-        local_anny = change_rotation_frame(body_pose_rotmat, frame.T)
-        rotations = torch.eye(3, dtype=self.dtype, device=self.device).repeat(batch, self.num_bones, 1, 1)
+        if vertex_ids is None:
+            out = self.model(pose_parameters=deltas, phenotype_kwargs=shape)
+            vertices, bone_poses = out["vertices"], out["bone_poses"]
+        else:
+            vertices, bone_poses = self._skin_subset(deltas, shape, vertex_ids)
+        joints = bone_poses[:, self.joint_bone_ids, :3, 3] @ frame.T
+        return vertices @ frame.T, joints
+
+    def _bone_deltas(self, body_pose_rotmat: torch.Tensor) -> torch.Tensor:
+        """(B, 104, 4, 4) anny "local-ref" deltas: D_anny = C^T R_body C for every posed bone,
+        identity for the others, zero translation."""
+        batch = body_pose_rotmat.shape[0]
+        local_anny = change_rotation_frame(body_pose_rotmat, self.anny_to_body.T)
+        rotations = torch.eye(3, dtype=self.dtype, device=self.device).repeat(
+            batch, self.num_bones, 1, 1)
         rotations = rotations.index_copy(1, self.pose_bone_ids, local_anny)
-        # (B, 104, 4, 4) homogeneous deltas with zero translation.
         bottom = torch.tensor([0.0, 0.0, 0.0, 1.0], dtype=self.dtype, device=self.device)
-        deltas = torch.cat([
+        return torch.cat([
             torch.cat([rotations, torch.zeros_like(rotations[..., :1])], dim=-1),
             bottom.expand(batch, self.num_bones, 1, 4),
         ], dim=-2)
-        out = self.model(pose_parameters=deltas, phenotype_kwargs=shape)
-        vertices = out["vertices"] @ frame.T
-        joints = out["bone_poses"][:, self.joint_bone_ids, :3, 3] @ frame.T
-        return vertices, joints
+
+    def _skin_subset(self, deltas: torch.Tensor, shape: torch.Tensor, vertex_ids: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """anny's forward for the vertices `vertex_ids` only: the same phenotype blendshapes,
+        rest bone poses ("cached" bone orientation: Procrustes of blended cross-covariances),
+        forward kinematics and linear blend skinning, in anny's frame. Returns
+        ((B, K, 3) vertices, (B, 104, 4, 4) bone poses)."""
+        m = self.model
+        template, blendshapes, weights = self._subset_tables(vertex_ids)
+        _, phenotypes, local_changes, actions = m.get_tensor_inputs(deltas, shape, None, None)
+        coeffs = m._get_phenotype_blendshape_coefficients(phenotypes, local_changes, actions)
+        heads = m.template_bone_heads[None] + torch.einsum(
+            "cpd,bc->bpd", m.bone_heads_blendshapes, coeffs)
+        cov = m.bone_template_orientation_matrices[None] + torch.einsum(
+            "ba,akij->bkij", coeffs, m.bone_orientation_blendshapes)
+        orientation = roma.special_procrustes(cov)
+        rest_bone_poses = roma.Rigid(linear=orientation, translation=heads).to_homogeneous()
+        transforms, bone_poses = m.get_bone_transforms(deltas, rest_bone_poses)
+        rest = template[None] + torch.einsum("bc,cpd->bpd", coeffs, blendshapes)
+        # linear blend skinning: blend each vertex's bone transforms, then apply them
+        blended = torch.einsum("kj,bjrc->bkrc", weights, transforms[..., :3, :])  # (B, K, 3, 4)
+        vertices = (blended[..., :3] @ rest[..., None])[..., 0] + blended[..., 3]
+        return vertices, bone_poses
+
+    def _subset_tables(self, vertex_ids: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rest template (K, 3), blendshapes (C, K, 3) and dense skinning weights (K, 104) of
+        the vertices `vertex_ids`, built once per distinct subset and kept by this body."""
+        key = ("subset", str(self.device), vertex_ids.cpu().numpy().tobytes())
+
+        def build() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            m = self.model
+            dense = torch.zeros(len(vertex_ids), self.num_bones, dtype=self.dtype,
+                                device=self.device)
+            dense.scatter_add_(1, m.vertex_bone_indices[vertex_ids].long(),
+                               m.vertex_bone_weights[vertex_ids].to(self.dtype))
+            return (m.template_vertices[vertex_ids].clone(),
+                    m.blendshapes[:, vertex_ids].clone(), dense)
+
+        return self.derived(key, build)

@@ -128,6 +128,7 @@ class BodyModel(nn.Module):
         shape: torch.Tensor,
         root_rotmat: torch.Tensor,
         root_transl: torch.Tensor,
+        vertex_ids: torch.Tensor | None = None,
     ) -> BodyOutput:
         """Pose and shape the body.
 
@@ -136,9 +137,13 @@ class BodyModel(nn.Module):
             shape: BxS shape vector (see `shape_names`).
             root_rotmat: Bx3x3 root rotation about the root joint, body frame.
             root_transl: Bx3 translation, metres; the root joint ends at its rest position + this.
+            vertex_ids: (K,) int64 vertices to compute (a guidance surface, contact points), or
+                None for the whole mesh. Backends that can skin a subset (anny) only compute
+                those; the others compute the mesh and index it.
         Returns:
-            BodyOutput with BxVx3 vertices and BxJx3 joints. Inputs are cast to the model dtype;
-            everything is differentiable w.r.t. all four inputs.
+            BodyOutput with BxVx3 vertices (BxKx3 with `vertex_ids`, in that order) and BxJx3
+            joints. Inputs are cast to the model dtype; everything is differentiable w.r.t. all
+            four inputs.
         """
         batch = body_pose_rotmat.shape[0]
         expected = {
@@ -151,21 +156,30 @@ class BodyModel(nn.Module):
             if tuple(value.shape) != want:
                 raise ValueError(f"{self.name}: {name} must have shape {want}, got {tuple(value.shape)}")
         cast = dict(dtype=self.dtype, device=self.device)
-        vertices, joints = self._forward_local(body_pose_rotmat.to(**cast), shape.to(**cast))
+        if vertex_ids is not None:
+            vertex_ids = torch.as_tensor(vertex_ids, dtype=torch.int64, device=self.device)
+            if vertex_ids.ndim != 1 or (vertex_ids.numel() and not (
+                    0 <= int(vertex_ids.min()) and int(vertex_ids.max()) < self.num_vertices)):
+                raise ValueError(f"{self.name}: vertex_ids must be a 1-D index into "
+                                 f"{self.num_vertices} vertices")
+        vertices, joints = self._forward_local(body_pose_rotmat.to(**cast), shape.to(**cast),
+                                               vertex_ids)
         vertices, joints = apply_root_transform(
             vertices, joints, root_rotmat.to(**cast), root_transl.to(**cast))
         return BodyOutput(vertices=vertices, joints=joints)
 
     def _forward_local(
-        self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor
+        self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor,
+        vertex_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Backend math with an identity root rotation and no translation.
 
         Args:
             body_pose_rotmat: Bx(J-1)x3x3, model dtype/device.
             shape: BxS.
+            vertex_ids: (K,) validated vertex indices, or None (all).
         Returns:
-            (BxVx3 vertices, BxJx3 joints) in the body frame, metres.
+            (BxVx3 or BxKx3 vertices, BxJx3 joints) in the body frame, metres.
         """
         raise NotImplementedError
 

@@ -20,7 +20,11 @@ import io
 from pathlib import Path
 
 import numpy as np
+import smplx
 import torch
+from smplx.joint_names import JOINT_NAMES, SMPLH_JOINT_NAMES
+from smplx.lbs import lbs
+from smplx.utils import Struct
 
 from scorehoi_node.core.bodies.base import CONTACT_PART_BUDGET, BodyModel
 from scorehoi_node.core.bodies.functional import contact_subset, dominant_bone
@@ -142,10 +146,6 @@ class SMPLFamilyBody(BodyModel):
             raise ValueError(f"num_shape must be >= 1, got {num_shape}")
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        import smplx  # heavy import kept inside the backend
-        from smplx.joint_names import JOINT_NAMES, SMPLH_JOINT_NAMES
-        from smplx.utils import Struct
-
         _, label, num_joints, _ = SMPL_FAMILY[model_type]
         path = resolve_model_file(model_type, model_path, gender)
         data = _load_model_data(path)
@@ -202,15 +202,17 @@ class SMPLFamilyBody(BodyModel):
         self.register_buffer("contact_part_ids", part_ids, persistent=False)
 
     def _forward_local(
-        self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor
+        self, body_pose_rotmat: torch.Tensor, shape: torch.Tensor,
+        vertex_ids: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bx(J-1)x3x3 local rotations + BxS betas -> (BxVx3, BxJx3) with identity root."""
-        from smplx.lbs import lbs
-
+        """Bx(J-1)x3x3 local rotations + BxS betas -> (BxVx3, BxJx3) with identity root (the
+        whole mesh is skinned; `vertex_ids` selects rows of it)."""
         batch = body_pose_rotmat.shape[0]
         eye = torch.eye(3, dtype=self.dtype, device=self.device).expand(batch, 1, 3, 3)
         full_pose = torch.cat([eye, body_pose_rotmat], dim=1)
         betas = torch.cat([shape, shape.new_zeros(batch, self.num_expression)], dim=1)
         layer = self.layer
-        return lbs(betas, full_pose, layer.v_template, self.blend_shapedirs, layer.posedirs,
-                   layer.J_regressor, layer.parents, layer.lbs_weights, pose2rot=False)
+        vertices, joints = lbs(betas, full_pose, layer.v_template, self.blend_shapedirs,
+                               layer.posedirs, layer.J_regressor, layer.parents,
+                               layer.lbs_weights, pose2rot=False)
+        return (vertices if vertex_ids is None else vertices[:, vertex_ids]), joints

@@ -205,6 +205,28 @@ def behave_sequences(root: str | Path, layout: BehaveLayout = BehaveLayout()) ->
     return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
+def _sequence_frames(root: Path, sequence: str, layout: BehaveLayout
+                     ) -> tuple[list[Path], str, str]:
+    """The frame folders of a sequence (time order), its object name and the subject's gender
+    (from info.json, else the sequence name and `layout.default_gender`)."""
+    seq_dir = root / layout.sequences_dir / sequence
+    if not seq_dir.is_dir():
+        raise FileNotFoundError(f"BEHAVE sequence not found: {seq_dir}")
+    pattern = re.compile(layout.frame_pattern)
+    frames = sorted((p for p in seq_dir.iterdir() if p.is_dir() and pattern.match(p.name)),
+                    key=_frame_sort_key)
+    if not frames:
+        raise FileNotFoundError(f"{seq_dir}: no frame folders matching {layout.frame_pattern!r}")
+    info_path = seq_dir / layout.info_file
+    if not info_path.is_file():
+        info_path = frames[0] / layout.info_file
+    info = read_json(info_path) if info_path.is_file() else {}
+    tokens = sequence.split("_")
+    if len(tokens) < 3:
+        raise ValueError(f"BEHAVE sequence name {sequence!r} is not '<date>_<subject>_<object>[_...]'")
+    return frames, str(info.get("cat", tokens[2])), str(info.get("gender", layout.default_gender))
+
+
 def load_behave_sequence(
     root: str | Path,
     sequence: str,
@@ -233,26 +255,11 @@ def load_behave_sequence(
         ValueError: a file has the wrong content, or `rest_root` lacks the subject's gender.
     """
     root = Path(root)
-    seq_dir = root / layout.sequences_dir / sequence
-    if not seq_dir.is_dir():
-        raise FileNotFoundError(f"BEHAVE sequence not found: {seq_dir}")
-    pattern = re.compile(layout.frame_pattern)
-    frames = sorted((p for p in seq_dir.iterdir() if p.is_dir() and pattern.match(p.name)),
-                    key=_frame_sort_key)
-    if not frames:
-        raise FileNotFoundError(f"{seq_dir}: no frame folders matching {layout.frame_pattern!r}")
-    info_path = seq_dir / layout.info_file
-    if not info_path.is_file():
-        info_path = frames[0] / layout.info_file
-    info = read_json(info_path) if info_path.is_file() else {}
-    tokens = sequence.split("_")
-    if len(tokens) < 3:
-        raise ValueError(f"BEHAVE sequence name {sequence!r} is not '<date>_<subject>_<object>[_...]'")
-    obj_name = str(info.get("cat", tokens[2]))
-    gender = str(info.get("gender", layout.default_gender))
+    frames, obj_name, gender = _sequence_frames(root, sequence, layout)
     if gender not in rest_root:
         raise ValueError(f"{sequence}: no rest_root for gender {gender!r} (have {sorted(rest_root)}); "
                          "build one with RestRootJoint.from_npz from the SMPL-H model file")
+    tokens = sequence.split("_")
     camera = load_behave_camera(root, tokens[0], kinect, layout)
 
     pose, betas, trans, obj_angle, obj_trans = [], [], [], [], []

@@ -195,6 +195,42 @@ def intercap_sequences(root: str | Path, layout: InterCapLayout = InterCapLayout
                   if seg.is_dir() and pattern.match(seg.name) and (seg / layout.result_file).is_file())
 
 
+def _read_frames(path: Path) -> list[Mapping]:
+    """The per-frame fit dicts of one segment's result pickle (ValueError naming the file)."""
+    frames = load_numpy_pickle(path)
+    if not isinstance(frames, Sequence) or isinstance(frames, (str, bytes)) or not frames:
+        raise ValueError(f"{path}: expected a non-empty list of per-frame dicts, got "
+                         f"{type(frames).__name__}")
+    if not all(isinstance(f, Mapping) for f in frames):
+        raise ValueError(f"{path}: every entry must be a dict of fit parameters")
+    return list(frames)
+
+
+def _frame_joints(f: Mapping, path: Path, i: int, layout: InterCapLayout, include_hands: bool,
+                  hand_pca: HandPCA | None) -> list[np.ndarray]:
+    """Axis-angle blocks of frame `i`: body joints, then (with hands) jaw, eyes and both hands
+    (45 numbers each, decoded from PCA coefficients by `hand_pca` when needed)."""
+    joints = [_vector(f, layout.body_pose_key, path, i, 3 * SMPLX_BODY_JOINTS)]
+    if not include_hands:
+        return joints
+    for key in ("jaw_pose", "leye_pose", "reye_pose"):
+        joints.append(_vector(f, key, path, i, 3) if key in f else np.zeros(3))
+    for side in ("left", "right"):
+        key = f"{side}_hand_pose"
+        if key not in f:
+            raise ValueError(f"{path}: frame {i} lacks {key!r}; pass include_hands=False "
+                             "to load the body joints only")
+        hand = _vector(f, key, path, i)
+        if hand.shape[0] != 3 * SMPLX_HAND_JOINTS:
+            if hand_pca is None:
+                raise ValueError(f"{path}: frame {i} {key!r} has {hand.shape[0]} PCA "
+                                 "coefficients; pass hand_pca=HandPCA.from_npz(<SMPL-X "
+                                 "model>) or include_hands=False")
+            hand = hand_pca.decode(hand, side)
+        joints.append(hand)
+    return joints
+
+
 def load_intercap_sequence(
     root: str | Path,
     subject: str,
@@ -229,12 +265,7 @@ def load_intercap_sequence(
     """
     root = Path(root)
     path = root / layout.results_dir / subject / object_folder / segment / layout.result_file
-    frames = load_numpy_pickle(path)
-    if not isinstance(frames, Sequence) or isinstance(frames, (str, bytes)) or not frames:
-        raise ValueError(f"{path}: expected a non-empty list of per-frame dicts, got "
-                         f"{type(frames).__name__}")
-    if not all(isinstance(f, Mapping) for f in frames):
-        raise ValueError(f"{path}: every entry must be a dict of fit parameters")
+    frames = _read_frames(path)
     gender = (subject_genders or {}).get(subject, "neutral")
     if gender not in rest_root:
         raise ValueError(f"{path}: no rest_root for gender {gender!r} (have {sorted(rest_root)}); "
@@ -243,23 +274,7 @@ def load_intercap_sequence(
 
     poses, orient, transl, betas, ob_pose, ob_trans = [], [], [], [], [], []
     for i, f in enumerate(frames):
-        joints = [_vector(f, layout.body_pose_key, path, i, 3 * SMPLX_BODY_JOINTS)]
-        if include_hands:
-            for key in ("jaw_pose", "leye_pose", "reye_pose"):
-                joints.append(_vector(f, key, path, i, 3) if key in f else np.zeros(3))
-            for side in ("left", "right"):
-                key = f"{side}_hand_pose"
-                if key not in f:
-                    raise ValueError(f"{path}: frame {i} lacks {key!r}; pass include_hands=False "
-                                     "to load the body joints only")
-                hand = _vector(f, key, path, i)
-                if hand.shape[0] != 3 * SMPLX_HAND_JOINTS:
-                    if hand_pca is None:
-                        raise ValueError(f"{path}: frame {i} {key!r} has {hand.shape[0]} PCA "
-                                         "coefficients; pass hand_pca=HandPCA.from_npz(<SMPL-X "
-                                         "model>) or include_hands=False")
-                    hand = hand_pca.decode(hand, side)
-                joints.append(hand)
+        joints = _frame_joints(f, path, i, layout, include_hands, hand_pca)
         poses.append(np.concatenate(joints))
         orient.append(_vector(f, layout.global_orient_key, path, i, 3))
         transl.append(_vector(f, layout.transl_key, path, i, 3))

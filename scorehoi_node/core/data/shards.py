@@ -30,6 +30,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save
 
 FORMAT_NAME = "scorehoi.hoishard"
 FORMAT_VERSION = 1
@@ -233,8 +235,6 @@ def write_shard(path: str | Path, shard: HOIShard) -> Path:
     Returns the path. Parent folders are created. Training reads folders of
     `shard-<number>.safetensors` files (`iter_shards`).
     """
-    from safetensors.numpy import save
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: np.ascontiguousarray(getattr(shard, name))
@@ -268,8 +268,6 @@ def read_shard(path: str | Path) -> HOIShard:
         ValueError: the file is not a safetensors file, is from another format or version,
             lacks a field, or its contents fail `HOIShard` validation (message names the file).
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"HOI shard not found: {path}")

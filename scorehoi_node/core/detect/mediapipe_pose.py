@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.types import Detections, PersonDetection
 
 
@@ -36,6 +37,12 @@ class MediaPipePoseDetector:
             min_tracking_confidence=min_score,
         )
         self._min_score = min_score
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> "MediaPipePoseDetector":
+        """The detector of a pipeline: `mediapipe_model_complexity`, `min_person_score`."""
+        return cls(model_complexity=config.mediapipe_model_complexity,
+                   min_score=config.min_person_score)
 
     def __call__(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]

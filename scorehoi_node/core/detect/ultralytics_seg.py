@@ -12,7 +12,7 @@ attempted and `DetectorUnavailable` is raised at once; online, one attempt is ma
 ultralytics' 5/10/20 s retry back-off. A model yaml name ("yolo11n-seg.yaml") builds an untrained
 model (tests, benchmarks).
 
-`ultralytics` and `torch` are imported inside the class and functions only.
+`ultralytics` (a heavy import, ~1 s) is imported inside the functions that need it, on purpose.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from scorehoi_node.core.keypoints import COCO17
 from scorehoi_node.core.objects.classes import COCO80, PERSON_CLASS
@@ -195,7 +196,6 @@ def _full_res_masks(data: Any, shape: tuple[int, int]) -> np.ndarray:
     """(N, h, w) mask probabilities/binaries at network or image resolution -> (N, H, W) bool."""
     if tuple(data.shape[-2:]) == tuple(shape):
         return _numpy(data) > 0.5
-    import torch
     from ultralytics.utils.ops import scale_masks
 
     t = data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
@@ -230,7 +230,6 @@ class UltralyticsSegDetector:
         if max_det < 1:
             raise ValueError(f"max_det={max_det!r} must be >= 1")
         try:
-            import torch
             from ultralytics import YOLO
         except ImportError as e:  # pragma: no cover - environment problem
             raise DetectorUnavailable(
@@ -268,10 +267,5 @@ class UltralyticsSegDetector:
     def close(self) -> None:
         """Drop the model and free cached GPU memory."""
         self._model = None
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:  # pragma: no cover
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -73,9 +73,12 @@ def condition_features(spec: ConditionSpec, camera_K: torch.Tensor, keypoints_2d
         object_box: (B, 4) [u0, v0, u1, v1] px of the object, NaN rows = no object; or None.
         template_index: (B,) long template index (-1 = unknown); or None.
         initial_state: (B, D) normalised state of the initial estimate (NaN rows = none); or None.
+    Returns:
+        (B, spec.dim) float32 on the device of `keypoints_2d` (the other inputs are moved there).
     """
     kp = keypoints_2d.float()
-    B = kp.shape[0]
+    B, device = kp.shape[0], kp.device
+    keypoint_scores, camera_K = keypoint_scores.to(device), camera_K.to(device)
     finite = torch.isfinite(kp).all(-1)
     scores = torch.where(finite, keypoint_scores.float(), torch.zeros_like(keypoint_scores.float()))
     kp = torch.where(finite[..., None], kp, torch.zeros_like(kp))
@@ -85,21 +88,22 @@ def condition_features(spec: ConditionSpec, camera_K: torch.Tensor, keypoints_2d
     f = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
     ray = torch.stack([(centre[:, 0] - K[:, 0, 2]) / f, (centre[:, 1] - K[:, 1, 2]) / f,
                        size / f], dim=1)
-    obj = torch.zeros(B, 5)
+    obj = torch.zeros(B, 5, device=device)
     if object_box is not None:
-        box = object_box.float().reshape(B, 4)
+        box = object_box.to(device).float().reshape(B, 4)
         has = torch.isfinite(box).all(1)
         rel = (box.reshape(B, 2, 2) - centre[:, None]) / size[:, None, None]
-        obj = torch.cat([torch.where(has[:, None], rel.reshape(B, 4), torch.zeros(B, 4)),
+        rel = rel.reshape(B, 4)
+        obj = torch.cat([torch.where(has[:, None], rel, torch.zeros_like(rel)),
                          has.float()[:, None]], dim=1)
-    onehot = torch.zeros(B, len(spec.template_ids))
+    onehot = torch.zeros(B, len(spec.template_ids), device=device)
     if template_index is not None:
-        idx = template_index.long().reshape(B)
+        idx = template_index.to(device).long().reshape(B)
         known = idx >= 0
         onehot[known, idx[known]] = 1.0
-    init = torch.zeros(B, spec.state_dim + 1)
+    init = torch.zeros(B, spec.state_dim + 1, device=device)
     if initial_state is not None:
-        x = initial_state.float().reshape(B, spec.state_dim)
+        x = initial_state.to(device).float().reshape(B, spec.state_dim)
         has = torch.isfinite(x).all(1)
         init = torch.cat([torch.where(has[:, None], x, torch.zeros_like(x)),
                           has.float()[:, None]], dim=1)

@@ -17,6 +17,7 @@ import roma
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
+from scorehoi_node.core.bodies.layout import HOIStateParts
 from scorehoi_node.core.data.shards import HOIShard
 from scorehoi_node.core.diffusion.condition import ConditionSpec, condition_features
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, StateCodec
@@ -125,8 +126,6 @@ class PriorDataset:
         spin = roma.rotvec_to_rotmat(torch.stack([torch.zeros(B), spin_angle, torch.zeros(B)], 1))
         flip = (torch.rand(B, generator=g) < c.object_yaw_flip)[:, None, None]
         obj = torch.where(flip, p.object_rotmat @ spin, p.object_rotmat)
-        from scorehoi_node.core.bodies.layout import HOIStateParts
-
         parts = HOIStateParts(
             root_rotmat=jitter(p.root_rotmat, c.root_rot),
             body_pose_rotmat=jitter(p.body_pose_rotmat.reshape(B * P, 3, 3),

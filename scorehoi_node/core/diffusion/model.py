@@ -19,8 +19,8 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "denoiser.saf
 
 
 def body_index(body: BodyModel) -> BodyIndex:
-    return BodyIndex(contact_vertex_ids=body.contact_vertex_ids,
-                     foot_vertex_ids=foot_vertex_ids(body), landmark_index=landmark_index(body))
+    return BodyIndex.of(body, contact_vertex_ids=body.contact_vertex_ids,
+                        foot_vertex_ids=foot_vertex_ids(body), landmark_index=landmark_index(body))
 
 
 @dataclass

@@ -6,8 +6,8 @@ posed body and placed object, and the noise prediction becomes
 
     eps' = eps + rho * sqrt(1 - a_t) * N(grad_{x_t} L(x̂0))
 
-(the gradient flows through the denoiser; N is the gradient normalisation below); diffusers'
-DDIM step then uses eps'.
+(the gradient flows through the denoiser; N is the gradient normalisation below); the DDIM step
+(`schedule.DDIMSchedule.step`, pure: both timesteps are arguments) then uses eps'.
 
 Gradient normalisation (`norm`): the raw gradient ("none", as published) is dominated by a few
 coordinates of the 135-dimensional state — the losses are in metres and the object translation
@@ -31,8 +31,7 @@ from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.diffusion.denoiser import Denoiser
 from scorehoi_node.core.diffusion.guidance import total_loss
 from scorehoi_node.core.diffusion.guidance.base import Observation
-from scorehoi_node.core.diffusion.schedule import (PartialChain, make_inverse_scheduler,
-                                                   make_scheduler)
+from scorehoi_node.core.diffusion.schedule import DDIMSchedule, PartialChain
 from scorehoi_node.core.diffusion.state import BodyIndex, StateCodec, reconstruct
 
 
@@ -58,22 +57,22 @@ class StepLog:
 
 
 class GuidedSampler:
-    """Inversion + guided sampling with one denoiser, body model and codec (no per-frame state)."""
+    """Inversion + guided sampling with one denoiser, body model and codec.
+
+    Holds no per-call state: the chain (tau, stride) is an argument of every call and the DDIM
+    step is pure, so refiners with different chains may share one sampler across threads."""
 
     def __init__(self, model: Denoiser, body: BodyModel, codec: StateCodec, index: BodyIndex):
         self.model, self.body, self.codec, self.index = model, body, codec, index
-        self.scheduler = make_scheduler()
-        self.inverse = make_inverse_scheduler()
-        self.alphas = self.scheduler.alphas_cumprod
+        self.schedule = DDIMSchedule()
 
     @torch.no_grad()
     def invert(self, x0: torch.Tensor, cond: torch.Tensor, chain: PartialChain) -> torch.Tensor:
         """Deterministic DDIM inversion of clean states x0 (B, D) up to noise level chain.tau."""
-        chain.configure(self.inverse)
         x = x0
-        for t_next in chain.inversion_timesteps():
-            eps = self.model(x, torch.tensor(t_next - chain.stride), cond)
-            x = self.inverse.step(eps, t_next, x).prev_sample
+        for t, t_next in chain.inversion_steps():
+            eps = self.model(x, torch.tensor(t), cond)
+            x = self.schedule.step(eps, t, t_next, x).prev_sample
         return x
 
     def guided_eps(self, x_t: torch.Tensor, t: int, cond: torch.Tensor, pelvis: torch.Tensor,
@@ -87,8 +86,7 @@ class GuidedSampler:
         x_t = x_t.detach().requires_grad_(True)
         with torch.enable_grad():
             eps = self.model(x_t, torch.tensor(t), cond)
-            a = self.alphas[t].to(x_t)
-            x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+            x0 = self.schedule.pred_x0(eps, t, x_t)
             recon = reconstruct(self.body, self.codec.decode(x0, pelvis), self.index)
             loss, parts = total_loss(terms, recon, obs)
             (grad,) = torch.autograd.grad(loss.sum(), x_t)
@@ -97,6 +95,7 @@ class GuidedSampler:
             grad = normalise_blocks(grad, self.codec.layout.named_slices())
         elif norm != "none":
             raise ValueError(f"guidance norm must be one of {GUIDANCE_NORMS}, got {norm!r}")
+        a = self.schedule.alpha(t, x_t)
         eps = eps.detach() + rho * (1 - a).sqrt() * grad
         return eps, {k: float(v.mean()) for k, v in parts.items()}
 
@@ -104,11 +103,10 @@ class GuidedSampler:
                pelvis: torch.Tensor, obs: Observation | None = None, terms: list | None = None,
                rho: float = 0.0, norm: str = "block") -> tuple[torch.Tensor, list[StepLog]]:
         """Guided DDIM from noise level chain.tau down to 0; returns clean x and the step log."""
-        chain.configure(self.scheduler)
         x, log = x_tau, []
-        for t in chain.sampling_timesteps():
+        for t, t_next in chain.sampling_steps():
             eps, losses = self.guided_eps(x, t, cond, pelvis, obs, terms or [], rho, norm)
             with torch.no_grad():
-                x = self.scheduler.step(eps, t, x).prev_sample
+                x = self.schedule.step(eps, t, t_next, x).prev_sample
             log.append(StepLog(t=t, losses=losses))
         return x.detach(), log

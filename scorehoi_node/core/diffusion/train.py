@@ -40,6 +40,29 @@ class TrainConfig:
     corruption: Corruption = field(default_factory=Corruption)
 
 
+#: fewer samples than this: no held-out split (every sample trains), no held-out error
+MIN_SAMPLES_FOR_VAL = 21
+
+
+def lr_schedule(opt: torch.optim.Optimizer, max_lr: float, steps: int,
+                warmup_fraction: float = 0.05) -> torch.optim.lr_scheduler.LRScheduler:
+    """One-cycle learning rate over `steps` optimiser steps (any steps >= 1): a warm-up of
+    `warmup_fraction` of the steps, then cosine decay.
+
+    torch's OneCycleLR divides by the length of each phase (the warm-up ends at step
+    pct_start * steps - 1, the decay at steps - 1), so a warm-up of zero steps (e.g. 20 steps
+    at 5 %) raised ZeroDivisionError; the warm-up is at least one step, the decay too, and
+    below 3 steps the rate stays at `max_lr`. From 40 steps on this is OneCycleLR with
+    pct_start = `warmup_fraction`."""
+    if steps < 1:
+        raise ValueError(f"steps={steps} must be >= 1")
+    if steps < 3:
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    pct_start = min(max(warmup_fraction, 2 / steps), (steps - 1) / steps)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=steps,
+                                               pct_start=pct_start)
+
+
 def sample_timesteps(n: int, low_max: int, g: torch.Generator) -> torch.Tensor:
     full = torch.randint(0, NUM_TRAIN_TIMESTEPS, (n,), generator=g)
     low = torch.randint(0, low_max, (n,), generator=g)
@@ -86,7 +109,7 @@ def train_prior(data: PriorDataset, codec: StateCodec, out_dir: str | Path, conf
     g = torch.Generator().manual_seed(config.seed)
     n = len(data)
     perm = torch.randperm(n, generator=g)
-    n_val = max(1, int(round(config.val_fraction * n))) if n > 20 else 0
+    n_val = max(1, int(round(config.val_fraction * n))) if n >= MIN_SAMPLES_FOR_VAL else 0
     val, train = data.subset(perm[:n_val]), data.subset(perm[n_val:])
     model = Denoiser(DenoiserConfig(state_dim=codec.layout.size,
                                     template_ids=data.spec.template_ids, body_model=body_model,
@@ -96,8 +119,7 @@ def train_prior(data: PriorDataset, codec: StateCodec, out_dir: str | Path, conf
     model.state_std.copy_(codec.std)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps,
-                                                pct_start=0.05)
+    sched = lr_schedule(opt, config.lr, config.steps)
     ac = make_scheduler().alphas_cumprod
     x0_all = codec.normalise(train.raw)
     losses: list[float] = []
@@ -129,6 +151,9 @@ def train_prior(data: PriorDataset, codec: StateCodec, out_dir: str | Path, conf
               "corruption": asdict(config.corruption)}
     if n_val:
         report.update(evaluate_condition(ema, val, codec, config.corruption))
+    else:
+        report["held_out"] = (f"none: {n} samples (a held-out split needs at least "
+                              f"{MIN_SAMPLES_FOR_VAL}), so no held-out denoising error")
     ema.save(out_dir / "denoiser.safetensors", extra={k: v for k, v in report.items()
                                                         if not isinstance(v, dict)})
     (out_dir / "train.json").write_text(json.dumps(report, indent=2))

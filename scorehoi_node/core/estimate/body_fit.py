@@ -39,7 +39,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import roma
 import torch
+from scipy.spatial.transform import Rotation
 
 from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.bodies.landmarks import (JOINT_LANDMARKS, LANDMARK_JOINTS,
@@ -159,8 +161,6 @@ def _frame_fwd(left: np.ndarray, fwd: np.ndarray) -> np.ndarray:
 
 
 def _rotation_power(R: np.ndarray, t: float) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
     return Rotation.from_rotvec(t * Rotation.from_matrix(R).as_rotvec()).as_matrix()
 
 
@@ -328,8 +328,6 @@ class BodyFitter:
         """A few Adam steps on the visible landmarks: 3D distance [m] + weighted 2D reprojection
         (normalised image units), over axis-angle corrections of every local rotation and the
         root translation (the shape stays fixed)."""
-        import roma
-
         cfg = self.config
         dt = torch.float64
         w = torch.as_tensor((scores >= cfg.min_score).astype(float), dtype=dt)

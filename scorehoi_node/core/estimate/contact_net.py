@@ -44,7 +44,7 @@ from scorehoi_node.core.objects.template import NUM_KEYPOINTS, ObjectTemplate
 
 CHECKPOINT_FORMAT = "scorehoi.contact_net"
 CHECKPOINT_VERSION = 1
-#: the checkpoint shipped with the package (`python -m scorehoi_node.core.estimate.contact_train`)
+#: the checkpoint shipped with the package (`python -m scorehoi_node.core.contact_training.train`)
 DEFAULT_CONTACT_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "contact_net.safetensors"
 #: joints that fix the body frame, per body model: (left hip, right hip, a spine joint ~10-15 cm
 #: above the pelvis; anny's spine05 sits on the pelvis itself, so its spine03)

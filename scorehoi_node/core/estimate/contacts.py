@@ -18,31 +18,13 @@ threshold, and the exact query is as fast for the ~400 subset vertices (see the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from scorehoi_node.core.config import ContactConfig
 from scorehoi_node.core.objects import ObjectTemplate
 from scorehoi_node.core.types import Contact, ObjectEstimate
-
-
-@dataclass(frozen=True)
-class ContactConfig:
-    """Settings of the initial contact estimate (the only source of their defaults).
-
-    Attributes:
-        threshold_m: signed distance at which the contact probability is 0.5 [m].
-        scale_m: width of the sigmoid [m]; p = sigmoid((threshold_m - d) / scale_m).
-    """
-
-    threshold_m: float = 0.03
-    scale_m: float = 0.005
-
-    def __post_init__(self) -> None:
-        if not self.threshold_m > 0.0 or not self.scale_m > 0.0:
-            raise ValueError(f"threshold_m and scale_m must be > 0, got {self.threshold_m}, "
-                             f"{self.scale_m}")
 
 
 class ContactEstimate(NamedTuple):
@@ -95,7 +77,7 @@ def estimate_contacts(human_vertices: np.ndarray, contact_vertex_ids: np.ndarray
         part_names: body-part names (`BodyModel.contact_part_names`).
         obj: the object's pose (camera frame); `obj.template_id` must be `template.id`.
         template: the object's template.
-        config: threshold and sigmoid width.
+        config: contact distances (`threshold_m` and the sigmoid width `scale_m` are used).
         probabilities: (C,) contact probabilities of the subset from elsewhere (the learned
             predictor, `contact_net.ContactPredictor.vertex_probabilities`) used instead of the
             distance sigmoid; None: from the distances.

@@ -83,16 +83,21 @@ class ObjectTemplate:
         """(3,) float32 spacing of the SDF grid nodes per axis, metres."""
         return (self.sdf_bounds[1] - self.sdf_bounds[0]) / (np.array(self.sdf_grid.shape) - 1)
 
-    @cached_property
-    def _sdf_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.tensor(self.sdf_grid), torch.tensor(self.sdf_bounds)
+    def _sdf_tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The SDF grid and bounds as tensors on `device` (built once per device, kept here)."""
+        kept = self.__dict__.setdefault("_sdf_on", {})
+        if device not in kept:
+            kept[device] = (torch.tensor(self.sdf_grid, device=device),
+                            torch.tensor(self.sdf_bounds, device=device))
+        return kept[device]
 
     def sdf(self, points: torch.Tensor) -> torch.Tensor:
         """Signed distance (metres, negative inside) of (B, N, 3) canonical-frame points.
 
-        Returns (B, N), differentiable w.r.t. `points`; see `sdf_query` for points off the grid.
+        Returns (B, N) on the points' device, differentiable w.r.t. `points`; see `sdf_query`
+        for points off the grid.
         """
-        grid, bounds = self._sdf_tensors
+        grid, bounds = self._sdf_tensors(points.device)
         return sdf_query(points, grid, bounds)
 
     # -- exact mesh queries (open3d), built on first use and kept by the template ------------------

@@ -41,8 +41,9 @@ def test_schedule_is_cosine_eps_with_1000_steps():
 def test_partial_chain_timesteps():
     chain = PartialChain(tau=50, stride=5)
     assert chain.num_steps == 10
-    assert chain.sampling_timesteps() == [50, 45, 40, 35, 30, 25, 20, 15, 10, 5]
-    assert chain.inversion_timesteps() == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
+    assert [t for t, _ in chain.sampling_steps()] == [50, 45, 40, 35, 30, 25, 20, 15, 10, 5]
+    assert all(t_next == t - 5 for t, t_next in chain.sampling_steps())
+    assert chain.inversion_steps() == [(t_next - 5, t_next) for t_next in range(5, 55, 5)]
     for bad in ((50, 7), (3, 5), (0, 5), (1000, 5)):
         with pytest.raises(ValueError):
             PartialChain(*bad)
@@ -68,7 +69,7 @@ def test_ddim_inversion_and_sampling_are_inverse_with_the_exact_score():
         x_tau = sampler.invert(x0, None, chain)
         back, log = sampler.sample(x_tau, None, chain, pelvis=None)
         assert len(log) == chain.num_steps
-        levels = [0, *chain.inversion_timesteps()]
+        levels = [0, *(t_next for _, t_next in chain.inversion_steps())]
         factor = 1.0
         for s, t in zip(levels[:-1], levels[1:]):
             a_s, a_t = float(ac[s]), float(ac[t])
@@ -199,10 +200,65 @@ def test_reconstruction_places_body_and_object(body):
     from scorehoi_node.core.diffusion.state import reconstruct
 
     hoi = random_hoi(body, 2)
-    recon = reconstruct(body, hoi, body_index(body))
+    index = body_index(body)
+    recon = reconstruct(body, hoi, index, full_mesh=True)
     torch.testing.assert_close(recon.joints[:, 0], hoi.pelvis)
     out = body(body_pose_rotmat=hoi.body_pose_rotmat, shape=hoi.shape,
                root_rotmat=hoi.root_rotmat, root_transl=torch.zeros(2, 3))
     torch.testing.assert_close(recon.vertices - recon.joints[:, :1],
                                out.vertices - out.joints[:, :1], atol=1e-5, rtol=1e-5)
     assert recon.landmarks().shape == (2, 33, 3)
+    # the guidance steps skin only the rows the guidance reads: the same points, re-indexed
+    sub = reconstruct(body, hoi, index)
+    assert sub.vertices.shape[1] == index.guidance_vertex_ids.numel() < body.num_vertices / 3
+    torch.testing.assert_close(sub.vertices, recon.vertices[:, index.guidance_vertex_ids],
+                               atol=1e-5, rtol=1e-5)
+    for name in ("contact_vertex_ids", "foot_vertex_ids", "surface_ids"):
+        assert getattr(sub, name).shape == getattr(recon, name).shape
+        torch.testing.assert_close(sub.vertices[:, getattr(sub, name)],
+                                   recon.vertices[:, getattr(recon, name)], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sub.landmarks(), recon.landmarks(), atol=1e-5, rtol=1e-5)
+
+
+def test_every_guidance_term_sees_the_same_on_the_skinned_subset(body):
+    """The guidance steps skin only `BodyIndex.guidance_vertex_ids`: every registered term gives
+    the loss and the gradient it gives on the whole mesh."""
+    from scorehoi_node.core.diffusion.guidance import make_terms, total_loss
+    from scorehoi_node.core.diffusion.guidance.base import Observation
+    from scorehoi_node.core.diffusion.model import body_index
+    from scorehoi_node.core.diffusion.state import reconstruct
+    from scorehoi_node.core.objects import load_library
+    from scorehoi_node.core.registry import GUIDANCE_TERMS
+
+    index = body_index(body)
+    hoi = random_hoi(body, 2)
+    template = load_library().by_id("box")
+    g = torch.Generator().manual_seed(1)
+    K = torch.tensor([[500.0, 0, 320], [0, 500.0, 240], [0, 0, 1]])
+    obs = Observation(camera_K=K, template=template,
+                      contact_mask=torch.rand(2, index.contact_vertex_ids.numel(), generator=g) > 0.5,
+                      floor_plane=torch.tensor([0.0, -1.0, 0.0, 1.2]),
+                      keypoints_2d=torch.rand(33, 2, generator=g) * 400,
+                      keypoint_scores=torch.rand(33, generator=g),
+                      object_mask_distance=torch.rand(480, 640, generator=g) * 20,
+                      object_points=hoi.object_transl[0] + 0.1 * torch.randn(50, 3, generator=g),
+                      human_points=hoi.pelvis[0] + 0.3 * torch.randn(200, 3, generator=g))
+    for name in GUIDANCE_TERMS.names():
+        terms = make_terms({name: 1.0})
+        results = []
+        for full in (True, False):
+            shape = hoi.shape.clone().requires_grad_(True)
+            pose = hoi.body_pose_rotmat.clone().requires_grad_(True)
+            transl = hoi.object_transl.clone().requires_grad_(True)
+            h = type(hoi)(root_rotmat=hoi.root_rotmat, body_pose_rotmat=pose, shape=shape,
+                          pelvis=hoi.pelvis, object_rotmat=hoi.object_rotmat,
+                          object_transl=transl)
+            loss, _ = total_loss(terms, reconstruct(body, h, index, full_mesh=full), obs)
+            grads = torch.autograd.grad(loss.sum(), (pose, shape, transl), allow_unused=True)
+            results.append((loss.detach(), grads))
+        (full_loss, full_grads), (sub_loss, sub_grads) = results
+        torch.testing.assert_close(sub_loss, full_loss, atol=1e-5, rtol=1e-4, msg=name)
+        for a, b in zip(full_grads, sub_grads):
+            assert (a is None) == (b is None), name
+            if a is not None:
+                torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-3, msg=name)

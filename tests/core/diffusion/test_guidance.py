@@ -17,16 +17,9 @@ from scorehoi_node.core.bodies import BodyModel, make_body_model
 from scorehoi_node.core.bodies.landmarks import (foot_vertex_ids, landmark_index,
                                                  landmark_vertex_ids, mediapipe_landmarks)
 from scorehoi_node.core.diffusion.guidance import (
-    TERMS,
-    ContactGuidance,
-    DepthGuidance,
-    HumanFloorGuidance,
-    MaskGuidance,
-    ObjectFloorGuidance,
     Observation,
-    PenetrationGuidance,
     Reconstruction,
-    ReprojectionGuidance,
+    default_weights,
     make_reconstruction,
     make_terms,
     mask_distance,
@@ -35,7 +28,15 @@ from scorehoi_node.core.diffusion.guidance import (
     total_loss,
     vertex_subset,
 )
+from scorehoi_node.core.diffusion.guidance.contact import ContactGuidance
+from scorehoi_node.core.diffusion.guidance.depth import DepthGuidance
+from scorehoi_node.core.diffusion.guidance.human_floor import HumanFloorGuidance
+from scorehoi_node.core.diffusion.guidance.mask import MaskGuidance
+from scorehoi_node.core.diffusion.guidance.object_floor import ObjectFloorGuidance
+from scorehoi_node.core.diffusion.guidance.penetration import PenetrationGuidance
+from scorehoi_node.core.diffusion.guidance.reprojection import ReprojectionGuidance
 from scorehoi_node.core.objects import ObjectTemplate, load_library
+from scorehoi_node.core.registry import GUIDANCE_TERMS
 
 BODY_TO_CAM = torch.diag(torch.tensor([1.0, -1.0, -1.0]))  # also the upright object rotation
 BODY_OFFSET = torch.tensor([0.0, 0.0, 3.0])
@@ -83,7 +84,8 @@ def _recon(scene: Scene, transl: torch.Tensor, vertices: torch.Tensor | None = N
     return Reconstruction(vertices=vertices, joints=joints, object_rotmat=rotmat,
                           object_transl=transl, contact_vertex_ids=scene.body.contact_vertex_ids,
                           foot_vertex_ids=foot_vertex_ids(scene.body),
-                          landmark_index=landmark_index(scene.body))
+                          landmark_index=landmark_index(scene.body),
+                          surface_ids=vertex_subset(vertices.shape[1], 2000))
 
 
 def _centred(template: ObjectTemplate, centre: torch.Tensor) -> torch.Tensor:
@@ -461,14 +463,17 @@ def test_depth_missing_inputs(scene):
 
 # -- registry and total ----------------------------------------------------------------------------
 def test_terms_registry_and_make_terms():
-    assert set(TERMS) == {"contact", "penetration", "object_floor", "human_floor",
-                          "reprojection", "mask", "depth"}
-    assert all(cls.name == name for name, cls in TERMS.items())
+    assert set(GUIDANCE_TERMS.names()) == {"contact", "penetration", "object_floor",
+                                           "human_floor", "reprojection", "mask", "depth"}
+    assert all(GUIDANCE_TERMS.get(name).name == name for name in GUIDANCE_TERMS.names())
+    assert default_weights() == {"contact": 0.5, "penetration": 3.0, "object_floor": 0.5,
+                                 "human_floor": 0.5, "reprojection": 0.05, "mask": 0.05,
+                                 "depth": 0.5}
     terms = make_terms({"contact": 2.0, "mask": 0.0, "depth": 1.0},
                        options={"contact": {"threshold_m": 0.05}})
     assert [(w, t.name) for w, t in terms] == [(2.0, "contact"), (1.0, "depth")]
     assert terms[0][1].threshold_m == 0.05
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match="gravity.*not one of contact"):
         make_terms({"gravity": 1.0})
     with pytest.raises(ValueError, match=">= 0"):
         make_terms({"contact": -1.0})

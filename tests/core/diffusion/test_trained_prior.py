@@ -15,8 +15,6 @@ def test_shipped_checkpoint_is_small_and_loads():
     assert DEFAULT_CHECKPOINT.stat().st_size < 20 * 2**20
     prior = load_prior(make_body_model("anny"))
     assert 1e6 < prior.model.num_parameters < 5e6
-    assert prior.model.extra["val_mse_true_condition"] < prior.model.extra[
-        "val_mse_shuffled_condition"]
 
 
 @pytest.mark.slow
@@ -39,4 +37,6 @@ def test_denoising_error_is_lower_with_the_true_condition_on_held_out_scenes():
     torch.manual_seed(0)
     errors = evaluate_condition(prior.model, data, prior.codec, Corruption(), seed=3)
     true, shuffled = errors["val_mse_true_condition"], errors["val_mse_shuffled_condition"]
-    assert true < 0.8 * shuffled, errors
+    # measured on 3 fresh seeds x 2 noise seeds (2026-11-30): true / shuffled 0.56-0.60
+    # (e.g. 0.447 / 0.802 here); a condition that the model ignored would give ~1
+    assert true < 0.65 * shuffled, errors

@@ -15,13 +15,13 @@ from scorehoi_node.core.checkpoints import CheckpointError
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.model import DEFAULT_CHECKPOINT, load_prior
 from scorehoi_node.core.diffusion.state import reconstruct
-from scorehoi_node.core.estimate.contact_data import (ContactExamples, CorruptionMix,
+from scorehoi_node.core.contact_training.data import (ContactExamples, CorruptionMix,
                                                       corrupt_states)
-from scorehoi_node.core.estimate.contact_eval import learned_contacts
+from scorehoi_node.core.contact_training.evaluate import learned_contacts
 from scorehoi_node.core.estimate.contact_net import (DEFAULT_CONTACT_CHECKPOINT, ContactNet,
                                                      ContactPredictor, body_frame,
                                                      learned_contact_estimate)
-from scorehoi_node.core.estimate.contact_train import (ContactTrainConfig, bce, build_pool,
+from scorehoi_node.core.contact_training.train import (ContactTrainConfig, bce, build_pool,
                                                        fit, mask_counts, posed_inputs, prf)
 from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.refine import Refiner, predict_contacts, preset
@@ -166,8 +166,8 @@ def test_learned_contacts_beat_the_distance_rule_on_fresh_corrupted_scenes(world
     rounds = preset("fast")
 
     def distance(recon, template):
-        return predict_contacts(recon, template, body.contact_part_ids, rounds.contact_radius_m,
-                                rounds.contact_band_m)
+        return predict_contacts(recon, template, body.contact_part_ids, rounds.contact.part_radius_m,
+                                rounds.contact.band_m)
 
     states = [s for seed in (11, 12) for s in _states(fresh, prior, 1.0, seed)]
     both = fresh.subset(torch.arange(len(fresh)).repeat(2))

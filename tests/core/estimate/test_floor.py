@@ -43,13 +43,19 @@ def rendered():
         renderer.close()
 
 
+#: per-frame bound on rendered frames: the worst of 16 measured frames (8 at 200x150, 8 at
+#: 640x480, seed 3) was 0.093 deg / 2.85 mm (median 0.02 deg / 0.8 mm); 1.5x that
+RENDERED_DEG, RENDERED_M = 0.15, 0.004
+
+
 def test_rendered_floor_matches_the_ground_truth(rendered):
     for frame in rendered:
         gt = frame.floor_plane.astype(np.float64)
         plane = estimate_floor(frame.depth, frame.camera, exclude=frame.mask > 0)
-        _assert_plane_near(plane, gt, 2.0, 0.02)
+        _assert_plane_near(plane, gt, RENDERED_DEG, RENDERED_M)
         # the person and object above the floor do not pull it up when not excluded
-        _assert_plane_near(estimate_floor(frame.depth, frame.camera), gt, 2.0, 0.02)
+        _assert_plane_near(estimate_floor(frame.depth, frame.camera), gt, RENDERED_DEG,
+                           RENDERED_M)
 
 
 def _ray_cast(camera: CameraIntrinsics, pose: CameraPose, table: tuple[float, ...] | None,
@@ -122,6 +128,6 @@ def test_no_floor_gives_none():
     keep = np.zeros(floor.shape, bool)
     keep[-10:, :40] = True  # 400 pixels
     assert estimate_floor(np.where(keep, floor, np.nan), camera) is None
-    assert estimate_floor(floor, camera) is not None
+    _assert_plane_near(estimate_floor(floor, camera), pose.floor_plane(), 0.01, 0.0005)
     with pytest.raises(ValueError):
         estimate_floor(floor[:, :100], camera)

@@ -2,7 +2,9 @@
 
 Each term maps a differentiable `Reconstruction` and the frame's `Observation` to a (B,) loss
 (>= 0, zero when the constraint holds or its input is missing); the sampler adds them with the
-weights of its configuration (`make_terms`, `total_loss`) and follows the gradient.
+weights of its configuration (`make_terms`, `total_loss`) and follows the gradient. Terms are
+chosen by name from `core/registry.py` GUIDANCE_TERMS; a new term is one module here (a class
+with `name`, `default_weight` and `__call__(recon, obs) -> (B,) loss`) plus one registry line.
 
     contact       contact vertices marked by the contact mask touch the object      [m]
     penetration   no body vertex inside the object                                  [m]
@@ -28,19 +30,16 @@ from scorehoi_node.core.diffusion.guidance.base import (
     vertex_subset,
     zero_loss,
 )
-from scorehoi_node.core.diffusion.guidance.contact import ContactGuidance
-from scorehoi_node.core.diffusion.guidance.depth import DepthGuidance
-from scorehoi_node.core.diffusion.guidance.human_floor import HumanFloorGuidance
-from scorehoi_node.core.diffusion.guidance.mask import MaskGuidance, mask_distance, sample_map
-from scorehoi_node.core.diffusion.guidance.object_floor import ObjectFloorGuidance
-from scorehoi_node.core.diffusion.guidance.penetration import PenetrationGuidance
+from scorehoi_node.core.diffusion.guidance.mask import mask_distance, sample_map
 from scorehoi_node.core.diffusion.guidance.recon import make_reconstruction
-from scorehoi_node.core.diffusion.guidance.reprojection import ReprojectionGuidance, geman_mcclure
+from scorehoi_node.core.diffusion.guidance.reprojection import geman_mcclure
+from scorehoi_node.core.registry import GUIDANCE_TERMS
 
-#: term name (the key of its weight in the sampler configuration) -> term class
-TERMS: dict[str, type] = {cls.name: cls for cls in (
-    ContactGuidance, PenetrationGuidance, ObjectFloorGuidance, HumanFloorGuidance,
-    ReprojectionGuidance, MaskGuidance, DepthGuidance)}
+
+def default_weights() -> dict[str, float]:
+    """Term name -> its `default_weight`, for every registered term (registry order)."""
+    return {name: float(GUIDANCE_TERMS.get(name).default_weight)
+            for name in GUIDANCE_TERMS.names()}
 
 
 def make_terms(weights: dict[str, float], options: dict[str, dict[str, Any]] | None = None
@@ -48,23 +47,22 @@ def make_terms(weights: dict[str, float], options: dict[str, dict[str, Any]] | N
     """(weight, term) pairs for every term with a non-zero weight, in `weights` order.
 
     Args:
-        weights: term name -> weight (>= 0); names must be keys of `TERMS`.
+        weights: term name -> weight (>= 0); names must be registered (`GUIDANCE_TERMS`).
         options: term name -> constructor keyword arguments (e.g. {"contact": {"threshold_m":
             0.03}}); terms not named use their defaults.
     Raises:
         ValueError: an unknown term name or a negative / non-finite weight.
     """
     options = options or {}
-    unknown = sorted(set(weights) - set(TERMS)) + sorted(set(options) - set(TERMS))
-    if unknown:
-        raise ValueError(f"unknown guidance terms {unknown}; known: {', '.join(TERMS)}")
+    for name in (*weights, *options):
+        GUIDANCE_TERMS.check(name)
     out: list[tuple[float, GuidanceTerm]] = []
     for name, weight in weights.items():
         weight = float(weight)
         if not weight >= 0.0 or weight == float("inf"):
             raise ValueError(f"guidance weight of {name!r} must be finite and >= 0, got {weight}")
         if weight > 0.0:
-            out.append((weight, TERMS[name](**options.get(name, {}))))
+            out.append((weight, GUIDANCE_TERMS.get(name)(**options.get(name, {}))))
     return out
 
 
@@ -86,9 +84,7 @@ def total_loss(terms: list[tuple[float, GuidanceTerm]], recon: Reconstruction,
 
 
 __all__ = [
-    "TERMS", "ContactGuidance", "DepthGuidance", "GuidanceTerm", "HumanFloorGuidance",
-    "MaskGuidance", "ObjectFloorGuidance", "Observation", "PenetrationGuidance", "Reconstruction",
-    "ReprojectionGuidance", "geman_mcclure",
+    "GuidanceTerm", "Observation", "Reconstruction", "default_weights", "geman_mcclure",
     "make_reconstruction", "make_terms", "mask_distance", "plane_height", "project",
     "sample_map", "total_loss", "vertex_subset", "zero_loss",
 ]

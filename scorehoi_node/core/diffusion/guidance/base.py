@@ -10,7 +10,7 @@ the origin at the top-left pixel's corner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 import torch
@@ -22,8 +22,12 @@ from scorehoi_node.core.objects.template import ObjectTemplate
 class Reconstruction:
     """A batch of B human-object reconstructions (differentiable tensors, camera frame).
 
+    `vertices` are the rows of the body mesh the guidance needs (the refinement's guidance
+    steps skin only those; see `diffusion.state.BodyIndex`), or the whole mesh; every index
+    below refers to those rows.
+
     Attributes:
-        vertices: (B, V, 3) body mesh vertices [m].
+        vertices: (B, V, 3) body mesh vertices [m] (V: the rows present).
         joints: (B, J, 3) body joints [m]; joint 0 is the pelvis.
         object_rotmat: (B, 3, 3) template frame -> camera frame rotation.
         object_transl: (B, 3) template origin [m].
@@ -31,6 +35,8 @@ class Reconstruction:
         foot_vertex_ids: (F,) int64 indices into `vertices` of the sole/toe vertices.
         landmark_index: (33,) int64 index into cat([joints, vertices], dim=1) of each
             MediaPipe-33 landmark (joints first, then vertices offset by J).
+        surface_ids: (S,) int64 indices into `vertices` of the evenly thinned body surface the
+            surface terms evaluate (penetration, human_floor, depth): every k-th mesh vertex.
     """
 
     vertices: torch.Tensor
@@ -40,6 +46,7 @@ class Reconstruction:
     contact_vertex_ids: torch.Tensor
     foot_vertex_ids: torch.Tensor
     landmark_index: torch.Tensor
+    surface_ids: torch.Tensor
 
     @property
     def batch_size(self) -> int:
@@ -89,6 +96,12 @@ class Observation:
     human_points: torch.Tensor | None = None
     scale_px: float = 300.0
 
+    def to(self, device: torch.device | str) -> "Observation":
+        """The same observation with its tensors on `device` (the template moves its SDF grid
+        to the points it is queried with)."""
+        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
+                                if isinstance(getattr(self, f.name), torch.Tensor)})
+
 
 class GuidanceTerm(Protocol):
     """One guidance term. `name` keys its weight in the sampler configuration."""
@@ -117,6 +130,15 @@ def plane_height(points: torch.Tensor, plane: torch.Tensor) -> torch.Tensor:
     ((4,) = (n, d), |n| = 1; positive above the floor, negative below)."""
     plane = plane.to(points)
     return points @ plane[:3] + plane[3]
+
+
+#: vertices of the thinned body surface the surface terms evaluate (every k-th mesh vertex)
+SURFACE_VERTICES = 2000
+
+
+def with_extra(ids: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+    """Sorted unique union of two index sets."""
+    return torch.unique(torch.cat([ids, extra.to(ids.device, torch.int64).reshape(-1)]))
 
 
 def vertex_subset(num_vertices: int, max_vertices: int, extra: torch.Tensor | None = None,

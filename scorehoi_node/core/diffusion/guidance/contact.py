@@ -27,6 +27,7 @@ class ContactGuidance:
     """
 
     name = "contact"
+    default_weight = 0.5  # the paper's weight
     threshold_m: float = 0.02
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:

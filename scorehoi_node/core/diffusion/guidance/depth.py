@@ -9,7 +9,6 @@ import torch
 from scorehoi_node.core.diffusion.guidance.base import (
     Observation,
     Reconstruction,
-    vertex_subset,
     zero_loss,
 )
 
@@ -29,9 +28,9 @@ class DepthGuidance:
     (a) `obs.object_points`: mean over them of min(|sdf|, cap_m), sdf the template's signed
         distance of the points taken to the template frame: the points should lie on the
         object's surface;
-    (b) `obs.human_points`: one-sided Chamfer from the points to a body vertex subset (every
-        k-th vertex, at most `max_vertices`): mean over the points of min(nearest-vertex
-        distance, cap_m).
+    (b) `obs.human_points`: one-sided Chamfer from the points to the thinned body surface
+        (`Reconstruction.surface_ids`): mean over the points of min(nearest-vertex distance,
+        cap_m).
 
     The cap (truncated L1) makes points of other things (background, the other body) cost a
     constant without pulling; the price is no pull at all beyond `cap_m`, so this term refines
@@ -41,13 +40,12 @@ class DepthGuidance:
 
     Attributes:
         cap_m: truncation of the per-point distance [m].
-        max_vertices: body vertices compared with the human points.
         max_points: observed points used per set.
     """
 
     name = "depth"
+    default_weight = 0.5  # observation term
     cap_m: float = 0.1
-    max_vertices: int = 2000
     max_points: int = 1024
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:
@@ -62,9 +60,14 @@ class DepthGuidance:
             loss = loss + distance.mean(dim=1)
         if obs.human_points is not None and obs.human_points.shape[0]:
             points = _stride(obs.human_points, self.max_points).to(recon.vertices)
-            ids = vertex_subset(recon.vertices.shape[1], self.max_vertices,
-                                device=recon.vertices.device)
-            distance = torch.cdist(points[None].expand(batch, -1, -1), recon.vertices[:, ids],
-                                   compute_mode="donot_use_mm_for_euclid_dist")
-            loss = loss + distance.min(dim=2).values.clamp_max(self.cap_m).mean(dim=1)
+            points = points[None].expand(batch, -1, -1)
+            surface = recon.vertices[:, recon.surface_ids]
+            # the nearest vertex of each point is found without a graph (the gradient of a
+            # minimum flows to its argmin only), then only those distances are differentiated
+            with torch.no_grad():
+                nearest = torch.cdist(points, surface, compute_mode="donot_use_mm_for_euclid_dist"
+                                      ).argmin(dim=2)  # (B, P)
+            matched = torch.gather(surface, 1, nearest[..., None].expand(-1, -1, 3))
+            distance = (points - matched).norm(dim=-1)
+            loss = loss + distance.clamp_max(self.cap_m).mean(dim=1)
         return loss

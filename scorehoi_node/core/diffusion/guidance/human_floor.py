@@ -10,7 +10,7 @@ from scorehoi_node.core.diffusion.guidance.base import (
     Observation,
     Reconstruction,
     plane_height,
-    vertex_subset,
+    with_extra,
     zero_loss,
 )
 
@@ -21,8 +21,8 @@ class HumanFloorGuidance:
 
     Per batch item, with h = n.x + d the height above the floor [m]:
 
-    (a) mean over a vertex subset (every k-th vertex, at most `max_vertices`, plus the sole/toe
-        vertices) of relu(-h): depth below the floor;
+    (a) mean over the thinned body surface (`Reconstruction.surface_ids`) plus the sole/toe
+        vertices of relu(-h): depth below the floor;
     (b) with `feet_on_floor`: relu(min over `recon.foot_vertex_ids` of h - tol_m): how far the
         lowest sole/toe vertex floats above the floor beyond the tolerance (a standing or
         sitting person; turn it off for jumps or lying). The gradient reaches that one vertex.
@@ -32,20 +32,18 @@ class HumanFloorGuidance:
     Attributes:
         feet_on_floor: add term (b).
         tol_m: feet may float this high without cost [m].
-        max_vertices: budget of the strided vertex subsample for (a).
     """
 
     name = "human_floor"
+    default_weight = 0.5  # as object_floor
     feet_on_floor: bool = True
     tol_m: float = 0.02
-    max_vertices: int = 2000
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:
         """(B,) below-floor depth plus foot float height [m]."""
         if obs.floor_plane is None:
             return zero_loss(recon)
-        ids = vertex_subset(recon.vertices.shape[1], self.max_vertices, recon.foot_vertex_ids,
-                            device=recon.vertices.device)
+        ids = with_extra(recon.surface_ids, recon.foot_vertex_ids)
         height = plane_height(recon.vertices[:, ids], obs.floor_plane)
         loss = torch.relu(-height).mean(dim=1)
         if self.feet_on_floor and recon.foot_vertex_ids.numel():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -20,8 +21,6 @@ def mask_distance(mask: np.ndarray) -> np.ndarray:
     """(H, W) bool object mask -> (H, W) float32 Euclidean distance [px] of each pixel (centre) to
     the nearest mask pixel (0 inside the mask). An empty mask gives the image diagonal everywhere
     (a constant: no pull)."""
-    import cv2
-
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return np.full(mask.shape, float(np.hypot(*mask.shape)), dtype=np.float32)
@@ -65,6 +64,7 @@ class MaskGuidance:
     """
 
     name = "mask"
+    default_weight = 0.05  # observation term
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:
         """(B,) mean distance of the projected keypoints to the mask [normalised units]."""

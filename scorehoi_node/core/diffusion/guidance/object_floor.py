@@ -26,6 +26,7 @@ class ObjectFloorGuidance:
     """
 
     name = "object_floor"
+    default_weight = 0.5  # the paper's weight
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:
         """(B,) mean depth [m] of the object keypoints below the floor."""

@@ -9,7 +9,7 @@ import torch
 from scorehoi_node.core.diffusion.guidance.base import (
     Observation,
     Reconstruction,
-    vertex_subset,
+    with_extra,
     zero_loss,
 )
 
@@ -18,9 +18,9 @@ from scorehoi_node.core.diffusion.guidance.base import (
 class PenetrationGuidance:
     """Push body vertices out of the object.
 
-    The template SDF is evaluated on a fixed vertex subset: the contact subset plus every k-th
-    body vertex (at most `max_vertices` of those; `base.vertex_subset`). Per batch item, with d
-    the SDF [m] (negative inside),
+    The template SDF is evaluated on a fixed vertex subset: the contact subset plus the thinned
+    body surface (`Reconstruction.surface_ids`). Per batch item, with d the SDF [m] (negative
+    inside),
 
         loss = sum relu(-d) / max(1, #near)   [m]
 
@@ -32,21 +32,18 @@ class PenetrationGuidance:
     vertices cost nothing.
 
     Zeros when `obs.template` is None.
-
-    Attributes:
-        max_vertices: budget of the strided subsample of all body vertices (the contact subset
-            comes on top).
     """
 
     name = "penetration"
-    max_vertices: int = 2000
+    #: the paper's 0.1 raised: with 0.1 the contact pull pushed hands into objects; with
+    #: block-normalised guidance 1.0 left 1.29 cm of penetration against 0.83 cm with 3.0 (README)
+    default_weight = 3.0
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:
         """(B,) mean penetration depth [m] of the subset vertices near the object."""
         if obs.template is None:
             return zero_loss(recon)
-        ids = vertex_subset(recon.vertices.shape[1], self.max_vertices, recon.contact_vertex_ids,
-                            device=recon.vertices.device)
+        ids = with_extra(recon.surface_ids, recon.contact_vertex_ids)
         local = recon.to_object_frame(recon.vertices[:, ids])
         depth = torch.relu(-obs.template.sdf(local))
         lo, hi = torch.tensor(obs.template.sdf_bounds).to(local)

@@ -40,6 +40,7 @@ class ReprojectionGuidance:
     """
 
     name = "reprojection"
+    default_weight = 0.05  # observation term
     sigma: float = 0.1
 
     def __call__(self, recon: Reconstruction, obs: Observation) -> torch.Tensor:

@@ -287,7 +287,7 @@ def pose_examples(examples: ContactExamples, raw: torch.Tensor, scales: torch.Te
 
 
 def _main(argv: Sequence[str] | None = None) -> None:
-    """`python -m scorehoi_node.core.estimate.contact_data OUT --scenes N --seed S [--seq-len F]`"""
+    """`python -m scorehoi_node.core.contact_training.data OUT --scenes N --seed S [--seq-len F]`"""
     import argparse
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

@@ -6,6 +6,7 @@ import pytest
 from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.detect.mediapipe_pose import MediaPipePoseDetector
 from scorehoi_node.core.keypoints import MEDIAPIPE33
+from scorehoi_node.core.stages.object_sources import RGBDSource
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import CameraIntrinsics, Frame
 
@@ -19,7 +20,7 @@ def pipeline():
 
 
 def test_detects_the_person_in_a_real_photo(pipeline, person_640x480):
-    det = pipeline.detector(person_640x480)
+    det = pipeline.persons.detector(person_640x480)
     assert det.detector == "mediapipe" and len(det.persons) == 1
     p = det.persons[0]
     assert p.keypoints_2d.shape == (33, 2) == (len(MEDIAPIPE33), 2)
@@ -103,7 +104,7 @@ def test_ultralytics_objects_fall_back_to_rgbd_with_one_note(monkeypatch):
     p = Pipeline(PipelineConfig(object_source="ultralytics", ultralytics_weights="yolo11n-seg.pt"),
                  detector=MediaPipePoseDetector(1, 0.5, static_image_mode=True))
     try:
-        assert p.object_detector is None and len(p.notes) == 1
+        assert isinstance(p.objects.source, RGBDSource) and len(p.notes) == 1
         assert "ultralytics unavailable" in p.notes[0] and "using rgbd" in p.notes[0]
         assert "\n" not in p.notes[0]
     finally:

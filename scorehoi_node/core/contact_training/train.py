@@ -1,6 +1,6 @@
 """Training of the learned contact predictor (`contact_net`) on synthetic-engine shards.
 
-    python -m scorehoi_node.core.estimate.contact_train DATA_DIR [DATA_DIR ...] --out OUT
+    python -m scorehoi_node.core.contact_training.train DATA_DIR [DATA_DIR ...] --out OUT
         [--steps N] [--batch-size B] [--seed S]
 
 reads HOIShards (`contact_data.write_contact_shards` or `scorehoi synth --no-render`; training
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
-from scorehoi_node.core.estimate.contact_data import (ContactExamples, CorruptionMix,
+from scorehoi_node.core.contact_training.data import (ContactExamples, CorruptionMix,
                                                       PosedExamples, corrupt_states,
                                                       pose_examples)
 from scorehoi_node.core.estimate.contact_net import (ContactInputs, ContactNet,

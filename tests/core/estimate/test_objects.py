@@ -9,7 +9,8 @@ import pytest
 from scorehoi_node.core import metrics
 from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.geometry import backproject_image
-from scorehoi_node.core.estimate.contacts import ContactConfig, estimate_contacts
+from scorehoi_node.core.config import ContactConfig
+from scorehoi_node.core.estimate.contacts import estimate_contacts
 from scorehoi_node.core.estimate.objects import ObjectFitConfig, estimate_object
 from scorehoi_node.core.objects import load_library, sample_surface
 from scorehoi_node.core.synth.camera import CameraSampler

@@ -1,6 +1,6 @@
 """Learned vs geometric contacts on held-out synthetic cases, and refinement driven by each.
 
-    python -m scorehoi_node.core.estimate.contact_eval HELDOUT_DIR --out OUT [--cases N]
+    python -m scorehoi_node.core.contact_training.evaluate HELDOUT_DIR --out OUT [--cases N]
         [--refine fast,paper] [--checkpoint FILE]
 
 HELDOUT_DIR holds render-free shards of a held-out seed (98 or 99; `contact_data`, with its
@@ -46,12 +46,12 @@ from scorehoi_node.core.diffusion.dataset import PriorDataset
 from scorehoi_node.core.diffusion.guidance.base import Reconstruction
 from scorehoi_node.core.diffusion.model import Prior
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, reconstruct
-from scorehoi_node.core.estimate.contact_data import (ContactExamples, CorruptionMix,
+from scorehoi_node.core.contact_training.data import (ContactExamples, CorruptionMix,
                                                       corrupt_states, read_interactions,
                                                       shard_dir)
 from scorehoi_node.core.estimate.contact_net import ContactPredictor
 from scorehoi_node.core.estimate.contacts import ContactConfig
-from scorehoi_node.core.estimate.contact_train import mask_counts, prf
+from scorehoi_node.core.contact_training.train import mask_counts, prf
 from scorehoi_node.core.metrics import CONTACT_THRESHOLD_M
 from scorehoi_node.core.objects.library import ObjectLibrary
 from scorehoi_node.core.refine import RefineConfig, Refiner, predict_contacts

@@ -111,14 +111,20 @@ def test_fit_recovers_synthetic_ground_truth(body, scenes, kind):
     v2v = np.linalg.norm(h.vertices - gt["vertices"], axis=1).mean()
     reproj = np.linalg.norm(camera.project(h.joint_positions) - camera.project(gt["joints"]),
                             axis=1).mean()
-    assert mpjpe < 0.05, mpjpe  # typically 1-1.5 cm
-    assert v2v < 0.08, v2v  # typically 1-2.5 cm
-    assert reproj < 10.0, reproj  # pixels; typically 1-2
+    # bounds: the worst of 16 generated scenes (4 seeds x these kinds, 2026-11-30) times ~1.4:
+    # MPJPE max 1.79 cm (median 1.19), V2V 2.51 cm (1.38), reprojection 3.6 px (1.6),
+    # stature 6.6 cm (1.7), root rotation 8.4 deg (1.8) for the upright kinds
+    assert mpjpe < 0.025, mpjpe
+    assert v2v < 0.035, v2v
+    assert reproj < 5.0, reproj
     # the same overall size (age/muscle/... vary in GT; the fit uses gender + height only)
-    assert abs(_stature(body, h.shape) - _stature(body, gt["shape"])) < 0.08  # 0-5 cm
-    # root rotation: body frame -> camera frame, close to the GT pelvis orientation
+    assert abs(_stature(body, h.shape) - _stature(body, gt["shape"])) < 0.08
+    # root rotation: body frame -> camera frame, close to the GT pelvis orientation. Not for
+    # lift_box: with the torso bent forward the split of the bend between pelvis and spine is
+    # ambiguous from keypoints (measured 21-35 deg off while MPJPE stays < 1.8 cm; README)
     rel = Rotation.from_matrix(h.root_rotation.T @ gt["root_rotmat"].astype(np.float64))
-    assert np.degrees(rel.magnitude()) < 30.0
+    if kind != "lift_box":
+        assert np.degrees(rel.magnitude()) < 12.0
     R = h.joint_rotations
     assert np.allclose(R @ R.transpose(0, 2, 1), np.eye(3), atol=1e-6)
     assert np.allclose(np.linalg.det(R), 1.0, atol=1e-6)

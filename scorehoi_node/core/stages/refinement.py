@@ -1,0 +1,98 @@
+"""Refine stage: ScoreHOI refinement of one person-object pair (`core/refine.py`: DDIM inversion
+of the initial estimate, guided sampling, contact-driven rounds) with the trained prior."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from scorehoi_node.core.bodies.base import BodyModel
+from scorehoi_node.core.config import PipelineConfig
+from scorehoi_node.core.diffusion.model import Prior, body_index, load_prior
+from scorehoi_node.core.diffusion.state import StateCodec
+from scorehoi_node.core.objects import ObjectLibrary
+from scorehoi_node.core.refine import (Refiner, estimates_from_hoi, hoi_from_estimates,
+                                       pipeline_refine_config)
+from scorehoi_node.core.stages.observation import condition_of, observation_of
+from scorehoi_node.core.types import FoundObject, Frame, HumanEstimate, ObjectEstimate, Person
+
+_STATE_FIELDS = ("root_rotmat", "body_pose_rotmat", "shape", "object_rotmat", "object_transl")
+
+
+class RefineStage:
+    """Refines person-object pairs with the mode and schedule of the configuration.
+
+    The prior is loaded once (on the first mode that needs it) and shared by every refiner this
+    stage builds (`refiner`), e.g. the frame path's and the background keyframe path's: the
+    sampler keeps no per-call state. `refiner` is None for `refine: none`.
+
+    Device: the prior, a copy of the body model, the states, the observation and the condition
+    live on `device` (the same code on the CPU and on CUDA); the refined estimates come back as
+    numpy arrays.
+
+    Raises:
+        CheckpointError: (one line) the prior's checkpoint is missing, corrupt or mismatched.
+    """
+
+    def __init__(self, config: PipelineConfig, body: BodyModel, library: ObjectLibrary,
+                 device: torch.device = torch.device("cpu")) -> None:
+        self.device = torch.device(device)
+        self.body = body if body.device == self.device else copy.deepcopy(body).to(self.device)
+        self.library = library
+        self.checkpoint = config.denoiser_checkpoint or None
+        self.prior: Prior | None = None
+        self.failures = 0  # refinements that produced non-finite states (initial estimate kept)
+        self.mode = config.refine
+        self.refiner = self.build_refiner(config)
+
+    def build_refiner(self, config: PipelineConfig, mode: str | None = None) -> Refiner | None:
+        """A refiner for `mode` (default `config.refine`) with `config`'s schedule overrides and
+        contact distances; None for "none"."""
+        mode = mode or config.refine
+        if mode == "none":
+            return None
+        cfg = pipeline_refine_config(mode, config.refine_rounds, config.refine_tau,
+                                     config.refine_stride, config.contact)
+        if cfg.mode == "optimize":
+            try:  # the baseline optimises in the prior's normalised space when one exists
+                prior = self._prior()
+                codec, index = prior.codec, prior.index
+            except Exception:
+                codec, index = StateCodec(self.body.state_layout), body_index(self.body)
+            return Refiner(None, self.body, codec, index, cfg)
+        prior = self._prior()
+        return Refiner(prior.sampler, self.body, prior.codec, prior.index, cfg)
+
+    def update(self, config: PipelineConfig) -> None:
+        """Take new refinement settings (mode, schedule, contact distances); on an error the
+        current refiner stays and the error propagates."""
+        self.refiner = self.build_refiner(config)
+        self.mode = config.refine
+
+    def _prior(self) -> Prior:
+        if self.prior is None:
+            self.prior = load_prior(self.body, self.checkpoint, device=self.device)
+        return self.prior
+
+    def __call__(self, frame: Frame, person: Person, found: FoundObject,
+                 refiner: Refiner | None = None
+                 ) -> tuple[HumanEstimate, ObjectEstimate] | None:
+        """The refined (human, object) of one pair with `refiner` (default: this stage's), or
+        None when it produced a non-finite state (counted in `failures`)."""
+        refiner = refiner or self.refiner
+        human, obj = person.human, found.estimate
+        template = self.library.by_id(obj.template_id)
+        hoi = hoi_from_estimates(human, obj).to(self.device)
+        obs = observation_of(frame, person.detection, found, template).to(self.device)
+        cond = None
+        if self.prior is not None:
+            cond = condition_of(self.prior.spec, self.prior.codec, frame, person.detection, found,
+                                template, hoi)
+        out = refiner.refine(hoi, cond, obs).hoi
+        if not all(bool(torch.isfinite(getattr(out, k)).all()) for k in _STATE_FIELDS):
+            self.failures += 1
+            return None
+        with torch.no_grad():
+            recon = refiner.reconstruct(out, full_mesh=True)
+        return estimates_from_hoi(out, recon, human, obj)
