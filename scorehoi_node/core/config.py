@@ -19,6 +19,9 @@ BODY_MODELS = ("anny", "skeleton")
 #: "unguided" and "optimize" are ablations (prior alone / optimisation alone), see core/refine.py
 REFINE_MODES = ("none", "fast", "paper", "unguided", "optimize")
 DEVICES = ("auto", "cpu", "cuda")
+#: where contact sets come from: the learned predictor (`core/estimate/contact_net.py`) or the
+#: distance rules (`core/estimate/contacts.py` initial, `core/refine.py` per round)
+CONTACT_PREDICTORS = ("learned", "distance")
 QOS_RELIABILITY = ("reliable", "best_effort")
 
 
@@ -57,16 +60,27 @@ class ContactConfig:
     within 5 cm of the object (`core/metrics.py` CONTACT_THRESHOLD_M).
 
     Attributes:
-        threshold_m: published contacts: a contact-subset vertex's contact probability is 0.5 at
-            this signed distance to the object [m] (`stages/contacts.py`).
+        predictor: where contact sets come from, for the published contacts and every refinement
+            round: "learned" (default; the contact network, `core/estimate/contact_net.py`,
+            re-run on each round's pose) or "distance" (the distance rules below). When the
+            learned weights cannot be loaded the pipeline says so in one line and uses
+            "distance".
+        checkpoint: the learned predictor's safetensors file; empty = the one shipped in the
+            package (scorehoi_node/core/estimate/weights/contact_net.safetensors).
+        threshold_m: distance rule, published contacts: a contact-subset vertex's contact
+            probability is 0.5 at this signed distance to the object [m] (`stages/contacts.py`).
         scale_m: width of that probability's sigmoid [m]: p = sigmoid((threshold_m - d) / scale_m).
         guidance_hinge_m: refinement: the contact guidance pulls each predicted contact vertex to
             within this distance of the object surface [m] (`diffusion/guidance/contact.py`).
-        part_radius_m: refinement rounds: a body part is predicted in contact when its closest
-            contact-subset vertex lies within this distance of the object [m] (`core/refine.py`).
-        band_m: refinement rounds: that part's vertices within this distance of its closest one
-            are the contact vertices the guidance pulls [m].
+        part_radius_m: distance rule, refinement rounds: a body part is predicted in contact when
+            its closest contact-subset vertex lies within this distance of the object [m]
+            (`core/refine.py`).
+        band_m: distance rule, refinement rounds: that part's vertices within this distance of
+            its closest one are the contact vertices the guidance pulls [m].
     """
+
+    predictor: str = "learned"
+    checkpoint: str = ""
 
     threshold_m: float = 0.03
     scale_m: float = 0.005
@@ -75,8 +89,10 @@ class ContactConfig:
     band_m: float = 0.03
 
     def __post_init__(self) -> None:
+        _choice("contact_predictor", self.predictor, CONTACT_PREDICTORS)
         for f in dataclasses.fields(self):
-            _in_range(f"contact_{f.name}", getattr(self, f.name))
+            if f.name not in ("predictor", "checkpoint"):
+                _in_range(f"contact_{f.name}", getattr(self, f.name))
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,8 @@ class PipelineConfig:
             log line when its weights cannot be loaded), "external" (2D object boxes from
             another detector node, matched by stamp; see the node's `detections` topic) or
             "none".
-        contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
+        contact: contact predictor and distances by role (`ContactConfig`; parameters
+            `contact_*`).
         min_object_confidence: object fits of unlabelled depth clusters (object_source rgbd)
             below this confidence are dropped: a cluster no template explains is no object.
         keyframe_interval: temporal warm start of the object stage: between keyframes, a

@@ -29,32 +29,30 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
 
-from scorehoi_node.core import refine as refine_module
 from scorehoi_node.core.ablation import AblationCase, build_cases, score
 from scorehoi_node.core.bodies.base import BodyModel
+from scorehoi_node.core.config import ContactConfig
+from scorehoi_node.core.contact_training.data import (ContactExamples, CorruptionMix,
+                                                      corrupt_states, read_interactions,
+                                                      shard_dir)
+from scorehoi_node.core.contact_training.train import mask_counts, prf
 from scorehoi_node.core.data.shards import concat_shards, iter_shards
 from scorehoi_node.core.diffusion.dataset import PriorDataset
 from scorehoi_node.core.diffusion.guidance.base import Reconstruction
 from scorehoi_node.core.diffusion.model import Prior
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, reconstruct
-from scorehoi_node.core.contact_training.data import (ContactExamples, CorruptionMix,
-                                                      corrupt_states, read_interactions,
-                                                      shard_dir)
 from scorehoi_node.core.estimate.contact_net import ContactPredictor
-from scorehoi_node.core.estimate.contacts import ContactConfig
-from scorehoi_node.core.contact_training.train import mask_counts, prf
 from scorehoi_node.core.metrics import CONTACT_THRESHOLD_M
 from scorehoi_node.core.objects.library import ObjectLibrary
-from scorehoi_node.core.refine import RefineConfig, Refiner, predict_contacts
+from scorehoi_node.core.refine import (ContactRule, DistanceContacts, RefineConfig, Refiner,
+                                       predict_contacts, preset)
 
 PREDICTORS = ("distance", "rounds", "learned")
 
@@ -108,7 +106,7 @@ def predict_all(recon: Reconstruction, template, predictor: ContactPredictor,
     rounds = RefineConfig()
     return {"distance": exact_distance(recon, template) <= ContactConfig().threshold_m,
             "rounds": predict_contacts(recon, template, body.contact_part_ids,
-                                       rounds.contact_radius_m, rounds.contact_band_m),
+                                       rounds.contact.part_radius_m, rounds.contact.band_m),
             "learned": predictor.predict_contacts(recon, template)}
 
 
@@ -165,19 +163,11 @@ def breakdown(pred: torch.Tensor, gt: torch.Tensor, interactions: Sequence[str],
 
 
 # -- refinement with learned contacts --------------------------------------------------------------
-@contextmanager
-def learned_contacts(predictor: ContactPredictor) -> Iterator[None]:
-    """While active, `Refiner` re-predicts every round's contacts with `predictor` instead of
-    `refine.predict_contacts` (a stand-in until `Refiner` takes a contact predictor)."""
-    with mock.patch.object(refine_module, "predict_contacts", predictor.predict_contacts):
-        yield
-
-
 def refine_cases(held: HeldOut, config: RefineConfig, prior: Prior, body: BodyModel,
-                 library: ObjectLibrary) -> dict:
+                 library: ObjectLibrary, contacts: ContactRule) -> dict:
     """`ablation.run_mode` with the per-round contact masks scored too: mean protocol metrics,
     median ms per case, pooled P/R/F1 of the masks of the first and the last round."""
-    refiner = Refiner(prior.sampler, body, prior.codec, prior.index, config)
+    refiner = Refiner(prior.sampler, body, prior.codec, prior.index, config, contacts)
     rows, ms, first, last = [], [], [], []
     for k, case in enumerate(held.cases):
         t0 = time.perf_counter()
@@ -200,15 +190,18 @@ def refinement_rows(held: HeldOut, modes: Sequence[str], predictor: ContactPredi
     contacts": ...} for each refinement preset in `modes`."""
     rows = {"initial estimate": _initial_row(held, prior, body, library)}
     for mode in modes:
-        config = refine_module.preset(mode)
-        rows[f"{mode}, distance contacts"] = refine_cases(held, config, prior, body, library)
-        with learned_contacts(predictor):
-            rows[f"{mode}, learned contacts"] = refine_cases(held, config, prior, body, library)
+        config = preset(mode)
+        rows[f"{mode}, distance contacts"] = refine_cases(
+            held, config, prior, body, library, DistanceContacts(body.contact_part_ids,
+                                                                 config.contact))
+        rows[f"{mode}, learned contacts"] = refine_cases(held, config, prior, body, library,
+                                                         predictor)
     return rows
 
 
 def _initial_row(held: HeldOut, prior: Prior, body: BodyModel, library: ObjectLibrary) -> dict:
-    refiner = Refiner(prior.sampler, body, prior.codec, prior.index, refine_module.preset("none"))
+    refiner = Refiner(prior.sampler, body, prior.codec, prior.index, preset("none"),
+                      DistanceContacts(body.contact_part_ids, ContactConfig()))
     rows = [score(case.initial, case, refiner, body, library, seed=k)
             for k, case in enumerate(held.cases)]
     return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}

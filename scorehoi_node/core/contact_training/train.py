@@ -151,10 +151,12 @@ def train_contact_net(data_dirs: Sequence[str | Path], out: str | Path, steps: i
                       batch_size: int | None = None, seed: int | None = None,
                       config: ContactTrainConfig = ContactTrainConfig(),
                       progress: Callable[[str, int, int, float], None] | None = None,
-                      body: BodyModel | None = None) -> tuple[ContactNet, dict]:
+                      body: BodyModel | None = None, init: str | Path | None = None
+                      ) -> tuple[ContactNet, dict]:
     """Train a contact net on the shards of `data_dirs`; write OUT/contact_net.safetensors and
-    OUT/train.json. `steps`, `batch_size`, `seed` override `config`. `progress(stage, done,
-    total, loss)` is called while posing ("pose") and after every step ("train")."""
+    OUT/train.json. `steps`, `batch_size`, `seed` override `config`; `init`: start from this
+    checkpoint's weights (fine-tuning; same architecture). `progress(stage, done, total, loss)`
+    is called while posing ("pose") and after every step ("train")."""
     from scorehoi_node.core.bodies import make_body_model
     from scorehoi_node.core.objects import load_library
 
@@ -172,6 +174,8 @@ def train_contact_net(data_dirs: Sequence[str | Path], out: str | Path, steps: i
         num_parts=len(body.contact_part_names), num_joints=body.num_joints, hidden=config.hidden,
         head_hidden=config.head_hidden, nearest_keypoints=config.nearest_keypoints)
     net = ContactNet.for_body(net_config, body)
+    if init is not None:
+        net.load_state_dict(ContactNet.load(init).state_dict())
     predictor = ContactPredictor(net, body)
     examples = ContactExamples.from_dirs(data_dirs, body)
     train_idx, val_idx = split_scenes(examples, config.val_fraction, g)
@@ -193,6 +197,7 @@ def train_contact_net(data_dirs: Sequence[str | Path], out: str | Path, steps: i
               "final_loss": sum(losses[-100:]) / len(losses[-100:]),
               "interactions": _counts(examples.interactions),
               "config": {k: v for k, v in asdict(config).items() if k != "mix"},
+              "init": str(init) if init is not None else None,
               "mix": {"scales": config.mix.scales, "weights": config.mix.weights,
                       "corruption": asdict(config.mix.corruption)}}
     if len(val):
@@ -266,6 +271,11 @@ def _main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--variants", type=int, default=defaults.variants,
+                        help="corrupted copies of each training sample")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from this checkpoint's weights (fine-tuning)")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads:
@@ -283,8 +293,9 @@ def _main(argv: Sequence[str] | None = None) -> None:
             elif not console.is_terminal:
                 print(f"posing part {done + 1} of {total}", flush=True)
 
+        config = replace(defaults, lr=args.lr, variants=args.variants)
         _, report = train_contact_net(args.data, args.out, args.steps, args.batch_size,
-                                      args.seed, progress=progress)
+                                      args.seed, config, progress=progress, init=args.init)
     print(json.dumps({k: v for k, v in report.items() if k not in ("config", "mix")}, indent=2))
 
 

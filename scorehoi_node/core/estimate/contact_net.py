@@ -39,7 +39,8 @@ from torch import nn
 
 from scorehoi_node.core.bodies.functional import rotmat_to_rot6d
 from scorehoi_node.core.checkpoints import CheckpointError, Checkpointed
-from scorehoi_node.core.estimate.contacts import ContactConfig, ContactEstimate, estimate_contacts
+from scorehoi_node.core.config import ContactConfig
+from scorehoi_node.core.estimate.contacts import ContactEstimate, estimate_contacts
 from scorehoi_node.core.objects.template import NUM_KEYPOINTS, ObjectTemplate
 
 CHECKPOINT_FORMAT = "scorehoi.contact_net"
@@ -390,34 +391,44 @@ class ContactPredictor(nn.Module):
                         recon.object_transl.float(), template)
         return torch.sigmoid(self.net(x) - self.logit_offset).to(dtype)
 
-    def predict_contacts(self, recon, template: ObjectTemplate, part_ids=None, radius_m=None,
-                         band_m=None) -> torch.Tensor:
-        """(B, C) bool contact mask: the learned replacement of `refine.predict_contacts`, with
-        its signature (the distance parameters `part_ids`, `radius_m`, `band_m` are unused)."""
+    def predict_contacts(self, recon, template: ObjectTemplate) -> torch.Tensor:
+        """(B, C) bool contact mask of a `Reconstruction`: the learned `refine.ContactRule`."""
         return self.probabilities(recon, template) >= 0.5
 
     def vertex_probabilities(self, human_vertices, human_joints, rotation, translation,
                              template: ObjectTemplate) -> np.ndarray:
-        """(C,) float64 contact probabilities of one person (numpy in, numpy out): (V, 3) mesh
-        and (J, 3) joints [m], object `rotation` (3, 3) and `translation` (3,), any one frame."""
+        """(B, C) float64 contact probabilities of B persons with objects of one template
+        (numpy in, numpy out; one network call): (B, V, 3) meshes and (B, J, 3) joints [m],
+        object rotations (B, 3, 3) and translations (B, 3), each person in any one frame."""
         f = dict(dtype=torch.float32, device=self.contact_vertex_ids.device)
-        vertices = torch.as_tensor(np.asarray(human_vertices), **f)[None]
+        vertices = torch.as_tensor(np.asarray(human_vertices), **f)
         x = self.inputs(vertices[:, self.contact_vertex_ids],
-                        torch.as_tensor(np.asarray(human_joints), **f)[None],
-                        torch.as_tensor(np.asarray(rotation), **f)[None],
-                        torch.as_tensor(np.asarray(translation), **f)[None], template)
+                        torch.as_tensor(np.asarray(human_joints), **f),
+                        torch.as_tensor(np.asarray(rotation), **f),
+                        torch.as_tensor(np.asarray(translation), **f), template)
         with torch.no_grad():
             p = torch.sigmoid(self.net(x) - self.logit_offset)
-        return p[0].double().cpu().numpy()
+        return p.double().cpu().numpy()
 
 
-def learned_contact_estimate(predictor: ContactPredictor, body, human_vertices, human_joints,
-                             obj, template: ObjectTemplate,
-                             config: ContactConfig = ContactConfig()) -> ContactEstimate:
-    """`contacts.estimate_contacts` with the learned probabilities: the drop-in for the initial
-    contacts (`obj`: an `ObjectEstimate` of `template`; `human_*` in the same frame)."""
-    prob = predictor.vertex_probabilities(human_vertices, human_joints, obj.rotation,
-                                          obj.translation, template)
-    return estimate_contacts(human_vertices, body.contact_vertex_ids.cpu().numpy(),
-                             body.contact_part_ids.cpu().numpy(), body.contact_part_names, obj,
-                             template, config, probabilities=prob)
+def learned_contact_estimates(predictor: ContactPredictor, body, humans, objects,
+                              template: ObjectTemplate,
+                              config: ContactConfig = ContactConfig()) -> list[ContactEstimate]:
+    """`contacts.estimate_contacts` with the learned probabilities for B persons whose objects
+    share `template` (one network call): the initial contacts.
+
+    Args:
+        humans: B `HumanEstimate`s with meshes (`vertices` (V, 3), `joint_positions` (J, 3)).
+        objects: their B `ObjectEstimate`s of `template`, in the same frame as the humans.
+    """
+    if not humans:
+        return []
+    prob = predictor.vertex_probabilities(np.stack([h.vertices for h in humans]),
+                                          np.stack([h.joint_positions for h in humans]),
+                                          np.stack([o.rotation for o in objects]),
+                                          np.stack([o.translation for o in objects]), template)
+    ids = body.contact_vertex_ids.cpu().numpy()
+    parts = body.contact_part_ids.cpu().numpy()
+    return [estimate_contacts(h.vertices, ids, parts, body.contact_part_names, o, template,
+                              config, probabilities=p)
+            for h, o, p in zip(humans, objects, prob)]

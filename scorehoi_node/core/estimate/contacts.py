@@ -8,7 +8,7 @@ The penetration depth is the deepest ANY body vertex lies inside the object (ver
 the template's bounding box are skipped: they cannot be inside).
 
 `estimate_contacts(..., probabilities=p)` takes the probabilities from elsewhere instead (the
-learned predictor: `contact_net.learned_contact_estimate`); contacts and penetration are built
+learned predictor: `contact_net.learned_contact_estimates`); contacts and penetration are built
 the same way.
 
 Exact mesh distances rather than the template's SDF grid: the grid's trilinear interpolation

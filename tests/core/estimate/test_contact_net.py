@@ -17,15 +17,14 @@ from scorehoi_node.core.diffusion.model import DEFAULT_CHECKPOINT, load_prior
 from scorehoi_node.core.diffusion.state import reconstruct
 from scorehoi_node.core.contact_training.data import (ContactExamples, CorruptionMix,
                                                       corrupt_states)
-from scorehoi_node.core.contact_training.evaluate import learned_contacts
 from scorehoi_node.core.estimate.contact_net import (DEFAULT_CONTACT_CHECKPOINT, ContactNet,
                                                      ContactPredictor, body_frame,
-                                                     learned_contact_estimate)
+                                                     learned_contact_estimates)
 from scorehoi_node.core.contact_training.train import (ContactTrainConfig, bce, build_pool,
                                                        fit, mask_counts, posed_inputs, prf)
 from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.refine import Refiner, predict_contacts, preset
-from scorehoi_node.core.types import ObjectEstimate
+from scorehoi_node.core.types import HumanEstimate, ObjectEstimate
 
 #: the learned predictor's pooled F1 must beat the per-round distance rule's by this much on
 #: fresh scenes corrupted like the initial estimate (measured: see the README's contact section)
@@ -205,8 +204,12 @@ def test_contact_estimate_takes_the_learned_probabilities(world, fresh):
     obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
                          rotation=recon.object_rotmat[0].double().numpy(),
                          translation=recon.object_transl[0].double().numpy(), confidence=1.0)
-    est = learned_contact_estimate(predictor, body, recon.vertices[0].numpy(),
-                                   recon.joints[0].numpy(), obj, template)
+    J = len(body.joint_names)
+    human = HumanEstimate(body_model=body.name, joint_names=tuple(body.joint_names),
+                          parents=np.full(J, -1), joint_rotations=np.tile(np.eye(3), (J, 1, 1)),
+                          joint_positions=recon.joints[0].double().numpy(), shape=np.zeros(1),
+                          confidence=1.0, vertices=recon.vertices[0].double().numpy())
+    est, = learned_contact_estimates(predictor, body, [human], [obj], template)
     expected = predictor.probabilities(recon, template)[0].double().numpy()
     np.testing.assert_allclose(est.probabilities, expected, atol=1e-6)
     assert len(est.contacts) == int((expected >= 0.5).sum()) > 0
@@ -224,11 +227,10 @@ def test_refinement_rounds_re_predict_learned_contacts_from_the_current_pose(wor
                       template=template)
     cond = torch.zeros(1, prior.spec.dim)
     results = {}
-    with learned_contacts(predictor):
-        for rounds in (1, 2):
-            refiner = Refiner(prior.sampler, body, prior.codec, prior.index,
-                              preset("fast", rounds=rounds))
-            results[rounds] = refiner.refine(initial, cond, obs)
+    for rounds in (1, 2):  # the default contact rule: the shipped learned predictor
+        refiner = Refiner(prior.sampler, body, prior.codec, prior.index,
+                          preset("fast", rounds=rounds))
+        results[rounds] = refiner.refine(initial, cond, obs)
     masks = results[2].contact_masks
     # round 1 sees the initial pose (through the state codec), round 2 the pose round 1 made
     start = _recon(world, prior.codec.decode(prior.codec.encode(initial), initial.pelvis))
