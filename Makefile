@@ -10,6 +10,11 @@ export AMENT_PREFIX_PATH := $(SCOREHOI_ENV)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PR
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PYOPENGL_PLATFORM ?= osmesa
 export YOLO_OFFLINE ?= 1
+# the node's Fast DDS profile for every process of a run (tests, their cameras and nodes), as the
+# launch file and `scorehoi node` give it; a transport choice of the caller's own is kept
+ifeq ($(FASTDDS_DEFAULT_PROFILES_FILE)$(FASTRTPS_DEFAULT_PROFILES_FILE)$(FASTDDS_BUILTIN_TRANSPORTS),)
+export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds.xml
+endif
 # every test run gets its own DDS domain unless the caller pins one (0..101 are valid ids)
 ROS_DOMAIN_ID ?= $(shell echo $$(( ($$$$ % 100) + 1 )))
 export ROS_DOMAIN_ID

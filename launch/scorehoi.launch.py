@@ -6,17 +6,23 @@
     ros2 launch scorehoi_node scorehoi.launch.py rviz:=true   # also RViz with rviz/scorehoi.rviz
 
 No side effects: it only starts the node with a parameters file and topic remappings (and
-RViz when asked).
+RViz when asked). Both get the Fast DDS profile `fastdds_profile` (shared memory sized for
+640x480 RGB + depth, config/fastdds.xml) through FASTDDS_DEFAULT_PROFILES_FILE, unless the
+environment already chooses the transports (FASTDDS_DEFAULT_PROFILES_FILE,
+FASTRTPS_DEFAULT_PROFILES_FILE, FASTDDS_BUILTIN_TRANSPORTS, or a DEFAULT_FASTDDS_PROFILES.xml
+in the working directory).
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
+
+from scorehoi_node.ros.transport import PROFILE_ENV, PROFILE_NAME, user_transport_choice
 
 
 def generate_launch_description():
@@ -43,7 +49,15 @@ def generate_launch_description():
         DeclareLaunchArgument("rviz_config",
                               default_value=os.path.join(share, "rviz", "scorehoi.rviz"),
                               description="RViz configuration file"),
+        DeclareLaunchArgument("fastdds_profile",
+                              default_value=os.path.join(share, "config", PROFILE_NAME),
+                              description="Fast DDS XML profile of the node and RViz (shared "
+                                          "memory for large images); not used when the "
+                                          "environment chooses the transports itself"),
     ]
+    # the user's own transport choice wins; otherwise the launched processes get the profile
+    transport = [] if user_transport_choice(os.environ) else [
+        SetEnvironmentVariable(PROFILE_ENV, LaunchConfiguration("fastdds_profile"))]
     node = LifecycleNode(
         package="scorehoi_node",
         executable="scorehoi_node",
@@ -64,4 +78,4 @@ def generate_launch_description():
                 arguments=["-d", LaunchConfiguration("rviz_config")],
                 remappings=[("/camera/image_raw", LaunchConfiguration("image"))],
                 condition=IfCondition(LaunchConfiguration("rviz")))
-    return LaunchDescription(args + [node, rviz])
+    return LaunchDescription(args + transport + [node, rviz])

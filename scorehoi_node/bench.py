@@ -4,10 +4,16 @@ In-process, on the same frames (a seeded synthetic RGB-D bag, or `--bag`):
   image conversion (sensor_msgs/Image -> numpy), detection, initial estimate (human, object,
   contacts), refinement none / fast / paper (paper on the first frames where `fast` refined,
   so `ratio_paper_over_fast` compares the same frames), message building (interactions,
-  markers, TF, joint states) and publishing (CDR serialization, what rclpy does in publish).
-Across processes: the bag replayed through the node (`scorehoi eval --via-node` machinery,
-flow pacing): frame→message latency, the node's own processing time, transport overhead
-(latency - processing time), the node's throughput and peak RSS.
+  markers, TF, joint states) and publishing (CDR serialization, what rclpy does in publish) as
+  the node does them (decimated mesh markers serialized from numpy) and, side by side on the
+  same results, the earlier way (the full mesh as geometry_msgs/Point objects serialized by
+  rclpy); wall and CPU milliseconds (CPU time is what a loaded machine does not inflate).
+Across processes: round trips of a 640x480 RGB + depth pair between two fresh processes with
+Fast DDS's default builtin transports and with the shipped profile (config/fastdds.xml),
+interleaved; then the bag replayed through the node (`scorehoi eval --via-node` machinery,
+flow pacing; node and player with the profile unless the environment chose transports):
+frame→message latency, the node's own processing time, transport overhead (latency -
+processing time), the node's throughput and peak RSS.
 
 Everything lands in `DIR/bench.json`; nothing here asserts a target (the README reports them).
 """
@@ -34,10 +40,14 @@ from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Frame
 from scorehoi_node.ros import conversions as conv
+from scorehoi_node.ros import transport
 
-#: the per-frame stages bench.json reports (stage_ms)
+#: the per-frame stages bench.json reports (stage_ms); `*_full_mesh` the earlier messages
 STAGES = ("image_conversion", "detection", "initial_estimate", "refinement_fast",
-          "refinement_paper", "message_building", "publish_serialize")
+          "refinement_paper", "message_building", "publish_serialize", "messages_cpu",
+          "message_building_full_mesh", "publish_serialize_full_mesh", "messages_cpu_full_mesh")
+#: transport probe: rounds x round trips per configuration, interleaved
+PROBE_ROUNDS, PROBE_COUNT = 3, 20
 
 
 def _stats(values) -> dict | None:
@@ -79,8 +89,14 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
     if not items:
         raise ValueError(f"{bag} has no image with a camera_info")
     pipeline = Pipeline(PipelineConfig(refine="fast", device=device))
-    # warm-up (graph construction, allocator, first-call caches) is not measured
-    pipeline.step(_frame(items[0]))
+    # warm-up (graph construction, allocator, first-call caches, the marker mesh decimation
+    # once per body model) is not measured; the decimation's one-time cost is reported
+    warm = pipeline.step(_frame(items[0]))
+    t0 = time.perf_counter()
+    if pipeline.body is not None:
+        conv.prepare_marker_mesh(pipeline.body)
+    decimation_ms = 1e3 * (time.perf_counter() - t0)
+    _measure_messages(warm, items[0].image.header.frame_id, pipeline)  # first-call costs
     rows: list[dict] = []
     for bf in items:
         paper_done = sum(bool(r.get("paper_ran")) for r in rows)
@@ -89,7 +105,9 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
             progress()
     pipeline.close()
     result = _summary(rows, bag, str(pipeline.device))
+    result["marker_decimation_once_ms"] = round(decimation_ms, 1)
     if via_node:
+        result["transport_probe"] = _transport_probe()
         result["node"] = _node_bench(bag, out / "node_replay", len(rows))
         result["end_to_end_fps_node"] = result["node"]["fps"]
     (out / "bench.json").write_text(json.dumps(result, indent=2, default=float))
@@ -132,17 +150,57 @@ def _measure_frame(pipeline: Pipeline, bf: BagFrame, paper: bool) -> dict:
             row["paper_ran"] = True
         if mode != "none" and refined:
             row[f"refinement_{mode}"] = st.get("refine")
-    header = conv.Header(frame_id=frame.frame_id)
-    t0 = time.perf_counter()
-    msgs = [conv.result_to_msg(fast_result, header, 0.0),
-            conv.result_to_markers(fast_result, header, library=pipeline.library),
-            conv.result_to_tf(fast_result, header, "scorehoi"),
-            conv.result_to_joint_states(fast_result, header)]
-    row["message_building"] = 1e3 * (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    row["publish_bytes"] = sum(len(serialize_message(m)) for m in msgs)
-    row["publish_serialize"] = 1e3 * (time.perf_counter() - t0)
+    row.update(_measure_messages(fast_result, frame.frame_id, pipeline))
     return row
+
+
+def _measure_messages(result, frame_id: str, pipeline: Pipeline) -> dict:
+    """Message building and serialization of one result [ms], as the node does it (markers
+    decimated and serialized from numpy) and the earlier way (`_full_mesh`: the full mesh as
+    Point objects, serialized by rclpy); `messages_cpu*` the CPU time of both steps."""
+    header = conv.Header(frame_id=frame_id)
+    planner = (lambda: [conv.result_to_msg(result, header, 0.0),
+                        conv.result_to_tf(result, header, "scorehoi"),
+                        conv.result_to_joint_states(result, header)])
+    ways = {"": lambda: planner() + [conv.result_to_markers_cdr(
+                result, header, library=pipeline.library, body=pipeline.body)],
+            "_full_mesh": lambda: planner() + [conv.result_to_markers(
+                result, header, library=pipeline.library, mesh_faces=0)]}
+    row = {}
+    for suffix, build in ways.items():
+        w0, c0 = time.perf_counter(), time.process_time()
+        msgs = build()
+        w1, c1 = time.perf_counter(), time.process_time()
+        data = [m if isinstance(m, bytes) else serialize_message(m) for m in msgs]
+        w2, c2 = time.perf_counter(), time.process_time()
+        row[f"message_building{suffix}"] = 1e3 * (w1 - w0)
+        row[f"publish_serialize{suffix}"] = 1e3 * (w2 - w1)
+        row[f"messages_cpu{suffix}"] = 1e3 * (c2 - c0)
+        row[f"publish_bytes{suffix}"] = sum(len(d) for d in data)
+    return row
+
+
+def _transport_probe() -> dict:
+    """640x480 RGB + depth round trips between two fresh processes, Fast DDS's default builtin
+    transports vs the shipped profile, in interleaved rounds (same load for both)."""
+    base = {k: v for k, v in os.environ.items() if k not in transport.USER_TRANSPORT_ENVS}
+    envs = {"default": base,
+            "profile": {**base, transport.PROFILE_ENV: str(transport.profile_file())}}
+    trips: dict[str, list[float]] = {k: [] for k in envs}
+    lost = dict.fromkeys(envs, 0)
+    for r in range(PROBE_ROUNDS):
+        for name in (list(envs) if r % 2 == 0 else list(envs)[::-1]):
+            res = transport.probe_round_trips(envs[name], count=PROBE_COUNT)
+            trips[name] += res["round_trip_ms"]
+            lost[name] += res["lost"]
+    out = {k: {"round_trip_ms": _stats(v), "lost": lost[k],
+               "p10_ms": round(float(np.percentile(v, 10)), 2) if v else None}
+           for k, v in trips.items()}
+    out["profile_file"] = str(transport.profile_file())
+    if trips["default"] and trips["profile"]:
+        out["ratio_default_over_profile_median"] = round(
+            float(np.median(trips["default"]) / np.median(trips["profile"])), 2)
+    return out
 
 
 def _summary(rows: list[dict], bag: Path, device: str) -> dict:
@@ -164,6 +222,7 @@ def _summary(rows: list[dict], bag: Path, device: str) -> dict:
         "end_to_end_fps": round(1e3 / float(np.mean(per_frame["fast"])), 3),
         "end_to_end_fps_refine_none": round(1e3 / float(np.mean(per_frame["none"])), 3),
         "message_bytes": _stats(r["publish_bytes"] for r in rows),
+        "message_bytes_full_mesh": _stats(r["publish_bytes_full_mesh"] for r in rows),
         "peak_rss_mb_in_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                         / 1024, 1),
         "per_frame": rows,
@@ -174,19 +233,23 @@ def _node_bench(bag: Path, out: Path, frames: int) -> dict:
     """Replay through the node process (refine fast, flow pacing): latency, transport."""
     if out.exists():
         shutil.rmtree(out)
+    # the player (this process) and the node get the shipped profile unless the environment
+    # chose transports; Fast DDS reads it at this process's first participant, the player's
+    transport.use_transport_profile()
     rep = replay_through_node(bag, out, opts=ReplayOptions(overrides={"refine": "fast"}))
     processing = {}
     for _, _, _, msg in read_messages(rep.recording, ["/scorehoi_eval/scorehoi/interactions"]):
         if msg.interactions:
             processing[conv.stamp_to_ns(msg.header.stamp)] = 1e3 * msg.interactions[0].processing_time
     latency = rep.latency_ms()
-    transport = [latency[s] - processing[s] for s in latency if s in processing]
+    overhead = [latency[s] - processing[s] for s in latency if s in processing]
     return {
         "frames_in": rep.frames_in, "frames_out": len(rep.answered_s),
         "fps": round(len(rep.answered_s) / rep.wall_s, 3) if rep.wall_s > 0 else None,
         "latency_ms": _stats(latency.values()),
         "processing_ms": _stats(processing.values()),
-        "transport_overhead_ms": _stats(transport),
+        "transport_overhead_ms": _stats(overhead),
+        "fastdds": transport.user_transport_choice(os.environ) or "Fast DDS defaults",
         "peak_rss_mb": rep.node_peak_rss_mb,
         "node_counters": rep.node_counts,
     }

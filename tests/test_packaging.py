@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import setuptools
 
+from scorehoi_node.ros.transport import USER_TRANSPORT_ENVS
 from tests.conftest import ROOT
 
 
@@ -35,6 +36,7 @@ def test_every_installed_data_file_exists(setup_kwargs):
     files = [f for _, fs in setup_kwargs["data_files"] for f in fs]
     assert "package.xml" in files and "resource/scorehoi_node" in files
     assert "launch/scorehoi.launch.py" in files and "config/scorehoi.yaml" in files
+    assert "config/fastdds.xml" in files
     for f in files:
         assert (ROOT / f).is_file(), f
 
@@ -74,7 +76,8 @@ def _stub_modules(share: Path) -> dict[str, types.ModuleType]:
         "ament_index_python", "ament_index_python.packages")}
     for n in ("LaunchDescription",):
         setattr(mods["launch"], n, type(n, (_Recorder,), {}))
-    mods["launch.actions"].DeclareLaunchArgument = type("DeclareLaunchArgument", (_Recorder,), {})
+    for n in ("DeclareLaunchArgument", "SetEnvironmentVariable"):
+        setattr(mods["launch.actions"], n, type(n, (_Recorder,), {}))
     mods["launch.substitutions"].LaunchConfiguration = type("LaunchConfiguration", (_Recorder,), {})
     mods["launch.conditions"].IfCondition = type("IfCondition", (_Recorder,), {})
     for n in ("Node", "LifecycleNode"):
@@ -88,8 +91,9 @@ def _stub_modules(share: Path) -> dict[str, types.ModuleType]:
     return mods
 
 
-def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_path):
-    # the share directory exactly as setup.py installs it
+def _launch_entities(monkeypatch, setup_kwargs, tmp_path) -> list:
+    """The launch file's entities, run against the stand-ins with the share directory exactly
+    as setup.py installs it (in tmp_path/share/scorehoi_node), from tmp_path/run."""
     for dest, files in setup_kwargs["data_files"]:
         if dest.startswith("share/scorehoi_node"):
             d = tmp_path / dest
@@ -99,11 +103,24 @@ def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_p
     share = tmp_path / "share" / "scorehoi_node"
     for name, mod in _stub_modules(share).items():
         monkeypatch.setitem(sys.modules, name, mod)
+    (tmp_path / "run").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path / "run")
     spec = importlib.util.spec_from_file_location("_launch", ROOT / "launch" / "scorehoi.launch.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     ld = module.generate_launch_description()
     (entities,) = ld.args
+    return entities
+
+
+def _clear_transport_environment(monkeypatch) -> None:
+    for name in USER_TRANSPORT_ENVS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_path):
+    _clear_transport_environment(monkeypatch)
+    entities = _launch_entities(monkeypatch, setup_kwargs, tmp_path)
     declared = {e.args[0]: e.kwargs for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
     assert {"params_file", "namespace", "image", "camera_info", "depth"} <= set(declared)
     assert Path(declared["params_file"]["default_value"]).is_file()
@@ -124,6 +141,50 @@ def test_launch_file_builds_a_valid_description(monkeypatch, setup_kwargs, tmp_p
     assert rviz.kwargs["condition"].args[0].args[0] == "rviz"
     assert declared["rviz"]["default_value"] == "false"
     assert Path(declared["rviz_config"]["default_value"]).is_file()
+
+
+def test_launch_file_gives_the_installed_transport_profile(monkeypatch, setup_kwargs, tmp_path):
+    """Without a transport choice in the environment, FASTDDS_DEFAULT_PROFILES_FILE is set to the
+    `fastdds_profile` argument (default: the installed config/fastdds.xml: shared memory with a
+    segment for several 640x480 RGB + depth pairs, UDPv4 kept, no TCP) before the node and RViz
+    start; a user's own choice (any of the Fast DDS variables, or a DEFAULT_FASTDDS_PROFILES.xml
+    in the working directory) is left alone."""
+    _clear_transport_environment(monkeypatch)
+    entities = _launch_entities(monkeypatch, setup_kwargs, tmp_path)
+    names = [type(e).__name__ for e in entities]
+    (env,) = [e for e in entities if type(e).__name__ == "SetEnvironmentVariable"]
+    assert env.args[0] == "FASTDDS_DEFAULT_PROFILES_FILE"
+    assert env.args[1].args[0] == "fastdds_profile"
+    assert names.index("SetEnvironmentVariable") < min(names.index("LifecycleNode"),
+                                                       names.index("Node"))
+    declared = {e.args[0]: e.kwargs for e in entities
+                if type(e).__name__ == "DeclareLaunchArgument"}
+    profile = Path(declared["fastdds_profile"]["default_value"])  # as setup.py installs it
+    assert profile == tmp_path / "share" / "scorehoi_node" / "config" / "fastdds.xml"
+    assert profile.read_bytes() == (ROOT / "config" / "fastdds.xml").read_bytes()
+    ns = {"d": "http://www.eprosima.com"}
+    root = ET.parse(profile).getroot()
+    kinds = {t.findtext("d:transport_id", namespaces=ns): t for t in
+             root.iterfind("d:profiles/d:transport_descriptors/d:transport_descriptor", ns)}
+    (participant,) = root.iterfind("d:profiles/d:participant", ns)
+    assert participant.get("is_default_profile") == "true"
+    used = [e.text for e in participant.iterfind("d:rtps/d:userTransports/d:transport_id", ns)]
+    assert participant.findtext("d:rtps/d:useBuiltinTransports", namespaces=ns) == "false"
+    assert sorted(kinds[u].findtext("d:type", namespaces=ns) for u in used) == ["SHM", "UDPv4"]
+    (shm,) = [kinds[u] for u in used if kinds[u].findtext("d:type", namespaces=ns) == "SHM"]
+    assert int(shm.findtext("d:segment_size", namespaces=ns)) >= 4 * (640 * 480 * 3 + 640 * 480 * 4)
+    for choice in ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"},
+                   {"FASTDDS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"},
+                   {"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/mine.xml"}, "cwd"):
+        _clear_transport_environment(monkeypatch)
+        if choice == "cwd":
+            (tmp_path / "run" / "DEFAULT_FASTDDS_PROFILES.xml").write_text("<dds/>")
+        else:
+            for k, v in choice.items():
+                monkeypatch.setenv(k, v)
+        entities = _launch_entities(monkeypatch, setup_kwargs, tmp_path)
+        assert "SetEnvironmentVariable" not in [type(e).__name__ for e in entities], choice
+        assert "LifecycleNode" in [type(e).__name__ for e in entities]
 
 
 def test_launch_file_has_no_side_effects():
@@ -148,4 +209,5 @@ def test_colcon_builds_the_workspace(tmp_path):
     assert (inst / "scorehoi_node/share/scorehoi_node/launch/scorehoi.launch.py").is_file()
     assert (inst / "scorehoi_node/share/scorehoi_node/rviz/scorehoi.rviz").is_file()
     assert (inst / "scorehoi_node/share/scorehoi_node/config/scorehoi.yaml").is_file()
+    assert (inst / "scorehoi_node/share/scorehoi_node/config/fastdds.xml").is_file()
     assert list((inst / "scorehoi_msgs").rglob("_human_object_interaction_array.py"))

@@ -31,6 +31,12 @@ def run(out: Path, bag: Path | None, frames: int, seed: int, paper_frames: int, 
             table.add_row(k, *(str(v[x]) for x in ("mean", "median", "p95", "n")))
     console.print(table)
     console.print({k: res.get(k) for k in SUMMARY_KEYS})
+    console.print({"message_bytes": res["message_bytes"]["median"],
+                   "message_bytes_full_mesh": res["message_bytes_full_mesh"]["median"]})
+    if "transport_probe" in res:
+        p = res["transport_probe"]
+        console.print({"round_trip_ms_default_transports": p["default"]["round_trip_ms"],
+                       "round_trip_ms_profile": p["profile"]["round_trip_ms"]})
     if "node" in res:
         n = res["node"]
         console.print({"node_latency_ms": n["latency_ms"],

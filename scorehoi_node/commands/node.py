@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scorehoi_node.ros.node import run as run_node
+from scorehoi_node.ros.transport import use_transport_profile
 
 
 def ros_arguments(params: Path | None, extra: list[str] | None) -> list[str]:
@@ -20,5 +21,8 @@ def ros_arguments(params: Path | None, extra: list[str] | None) -> list[str]:
 
 
 def run(params: Path | None, ros_args: list[str] | None) -> None:
-    """`scorehoi node` (options as in cli.py)."""
+    """`scorehoi node` (options as in cli.py). Fast DDS gets the shipped large-image profile
+    (config/fastdds.xml) unless the environment names its own transports, as with the launch
+    file; it is read when the node's participant is created, so it is set first."""
+    use_transport_profile()
     run_node(ros_arguments(params, ros_args))

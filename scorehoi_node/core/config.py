@@ -40,7 +40,8 @@ PARAM_RANGES: dict[str, tuple[float, float]] = {
     "contact_band_m": (0.0, 0.5),
     "refine_rounds": (0, 100), "refine_tau": (0, 999), "refine_stride": (0, 500),
     "min_object_confidence": (0.0, 1.0), "depth_sync_tolerance_s": (0.0, 1.0),
-    "keyframe_interval": (1, 1000),
+    "sync_window_s": (0.0, 5.0),
+    "keyframe_interval": (1, 1000), "marker_mesh_faces": (0, 1_000_000),
     "warn_throttle_s": (0.0, 3600.0), "diagnostics_period_s": (0.05, 60.0),
 }
 
@@ -189,7 +190,13 @@ class NodeConfig:
         image_qos: reliability of the image/depth subscriptions: "reliable" or "best_effort".
         use_depth: subscribe to the depth image and use it when its stamp matches the image.
         depth_sync_tolerance_s: max stamp difference between an image and its depth image [s].
+        sync_window_s: how long an image waits for the camera_info and depth image of its stamp
+            (and external detections) once the worker is free, before it is processed with the
+            latest camera_info and without depth, both counted [s].
         publish_markers: publish visualization_msgs/MarkerArray on markers.
+        marker_mesh_faces: triangles of each mesh marker (human, object); 0 = the full meshes.
+            The human mesh is decimated once per body model (its rest mesh), object meshes
+            with more triangles once per template; each frame only gathers vertices.
         publish_tf: publish camera -> pelvis / object frames on /tf.
         tf_prefix: prefix of the published TF frame ids.
         warn_throttle_s: minimum period between two identical warnings [s].
@@ -204,7 +211,9 @@ class NodeConfig:
     image_qos: str = "reliable"
     use_depth: bool = True
     depth_sync_tolerance_s: float = 0.02
+    sync_window_s: float = 0.2
     publish_markers: bool = True
+    marker_mesh_faces: int = 2000
     publish_tf: bool = True
     tf_prefix: str = "scorehoi"
     warn_throttle_s: float = 5.0
@@ -215,8 +224,10 @@ class NodeConfig:
     def __post_init__(self) -> None:
         _choice("image_qos", self.image_qos, QOS_RELIABILITY)
         _in_range("depth_sync_tolerance_s", self.depth_sync_tolerance_s)
+        _in_range("sync_window_s", self.sync_window_s)
         _in_range("warn_throttle_s", self.warn_throttle_s)
         _in_range("diagnostics_period_s", self.diagnostics_period_s)
+        _in_range("marker_mesh_faces", self.marker_mesh_faces)
         _choice("keyframe_refine", self.keyframe_refine, REFINE_MODES)
         if not self.tf_prefix or "/" in self.tf_prefix.strip("/"):
             raise ValueError(f"tf_prefix={self.tf_prefix!r} must be one non-empty frame-name segment")

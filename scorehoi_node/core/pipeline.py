@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from scorehoi_node.core.bodies import make_body_model
@@ -163,7 +164,12 @@ class Pipeline:
         with clock("contacts"):  # every person at once: one predictor call per template
             initial = (self.contacts.batch(pairs) if self.contacts is not None
                        else [([], 0.0)] * len(pairs))
-        interactions = [self._interaction(frame, person, by_person.get(i), initial[i], clock)
+        floor = None
+        if self.refinement is not None and self.refinement.refiner is not None and found:
+            with clock("refine"):
+                floor = self.refinement.floor(frame, people, found)
+        interactions = [self._interaction(frame, person, by_person.get(i), initial[i], floor,
+                                          clock)
                         for i, person in enumerate(people)]
         keyframe = [f for f in found if f.keyframe and people[f.person].human.vertices is not None]
         if keyframe and self.keyframe_worker is not None:
@@ -176,7 +182,8 @@ class Pipeline:
                            stage_ms=clock.ms)
 
     def _interaction(self, frame: Frame, person: Person, found: FoundObject | None,
-                     initial: tuple[list, float], clock: "_StageClock") -> Interaction:
+                     initial: tuple[list, float], floor: np.ndarray | None,
+                     clock: "_StageClock") -> Interaction:
         """One person with their object and `initial` (contacts, penetration) of that pair,
         refined (contacts again from the refined pair) when a refiner is set."""
         human, obj = person.human, (found.estimate if found is not None else None)
@@ -185,7 +192,7 @@ class Pipeline:
         refiner = self.refinement.refiner if self.refinement is not None else None
         if refiner is not None and found is not None and human.vertices is not None:
             with clock("refine"):
-                refined = self.refinement(frame, person, found)
+                refined = self.refinement(frame, person, found, floor)
             if refined is not None:
                 human, obj = refined
                 refinement = self.config.refine
@@ -221,10 +228,11 @@ class Pipeline:
     def _refine_keyframe(self, job: KeyframeJob) -> FrameResult | None:
         t0 = time.perf_counter()
         interactions = []
+        floor = self.refinement.floor(job.frame, job.persons, job.objects)
         for found in job.objects:
             person = job.persons[found.person]
             try:
-                refined = self.refinement(job.frame, person, found, self._keyframe_refiner)
+                refined = self.refinement(job.frame, person, found, floor, self._keyframe_refiner)
             except Exception:  # counted; the frame path is never affected
                 refined = None
             if refined is None:

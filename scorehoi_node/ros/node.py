@@ -5,8 +5,10 @@ activate:  subscribe to the camera, start the worker thread.
 deactivate: unsubscribe, stop the worker, free GPU memory.
 cleanup:   drop publishers and the pipeline.
 
-The image callback never blocks: it puts the message into a one-slot buffer (latest frame
-wins; replaced frames are counted as dropped) and a worker thread runs the pipeline.
+The callbacks never block: they hand their messages to a stamp synchroniser (`sync.py`:
+images wait up to `sync_window_s` for the camera_info and depth image of their stamp; latest
+frame wins, replaced frames are counted as dropped) and a worker thread runs the pipeline on
+what it takes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -34,15 +36,15 @@ from scorehoi_node.core.config import PARAM_RANGES, NodeConfig, PipelineConfig
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Frame
 from scorehoi_node.ros import conversions as conv
+from scorehoi_node.ros.sync import StampSync, SyncedFrame
 from scorehoi_node.startup import node_entry_arguments, quiet_startup
 
 NODE_NAME = "scorehoi"
 #: parameters that take effect at once while the node is configured (thresholds, publishing);
 #: the others are read on configure
 RUNTIME_PARAMETERS = Pipeline.RUNTIME_PARAMETERS | {
-    "publish_markers", "publish_tf", "warn_throttle_s", "depth_sync_tolerance_s"}
-STAMP_RESET_S = 5.0  # an image stamp this much older than the last one: a restarted clock
-INFO_SYNC_MISSES = 30  # images in a row without a same-stamp camera_info: stop waiting for one
+    "publish_markers", "marker_mesh_faces", "publish_tf", "warn_throttle_s",
+    "depth_sync_tolerance_s", "sync_window_s"}
 
 
 def _descriptions() -> dict[str, str]:
@@ -86,21 +88,17 @@ class ScoreHOINode(LifecycleNode):
         self.pipeline: Pipeline | None = None
         self._subs: dict = {}
         self._pubs: dict = {}
-        self._cond = threading.Condition()
-        self._slot: tuple[Image, float] | None = None
-        # side inputs matched to an image by stamp: topic key -> {stamp_ns: msg}, in arrival
-        # order (the last camera_info is the latest, for cameras that do not stamp it per image)
-        self._by_stamp: dict[str, OrderedDict[int, object]] = {
-            "camera_info": OrderedDict(), "depth": OrderedDict(), "detections": OrderedDict()}
-        # images in a row without a camera_info of their stamp; below INFO_SYNC_MISSES the camera
-        # is taken to stamp camera_info like its images, and the worker waits for the matching one
-        self._info_unmatched = INFO_SYNC_MISSES
+        # images matched to their camera_info / depth / detections by stamp; its counters
+        # (frames_in, dropped_superseded, <input>_in, stamp and sync misses) join self.counts
+        # on /diagnostics
+        self.sync = StampSync(expects=self._expected_side_inputs, report=self._log_throttled)
         self._worker: threading.Thread | None = None
         self._running = False
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # the node's own: frames_out, skipped_<reason>, …
         self._last_warn: dict[str, float] = {}
+        self._warn_lock = threading.Lock()
         self._diag_timer = None
-        self._last_stamp: int | None = None
+        self._recoveries_seen = 0  # the detector's rebuilds already counted
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Validate and apply parameter changes. Unconfigured: anything valid is taken (read on
@@ -124,6 +122,7 @@ class ScoreHOINode(LifecycleNode):
         except Exception as e:  # ValueError, CheckpointError: refused with one line
             return SetParametersResult(successful=False, reason=str(e).splitlines()[0])
         self.config = new
+        self.sync.update(window_s=new.sync_window_s, tolerance_s=new.depth_sync_tolerance_s)
         self.get_logger().info("parameters changed: " + ", ".join(
             f"{k}={v}" for k, v in sorted(changes.items())))
         return SetParametersResult(successful=True)
@@ -149,6 +148,7 @@ class ScoreHOINode(LifecycleNode):
         for note in self.pipeline.notes:  # "error: ..." notes: a fallback replaced a setting
             log = self.get_logger()
             (log.error if note.startswith("error:") else log.warning)(note)
+        self._recoveries_seen = 0
         self._pubs = {
             "interactions": self.create_publisher(
                 HumanObjectInteractionArray, "scorehoi/interactions", 10),
@@ -174,7 +174,7 @@ class ScoreHOINode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         cfg = self.config
-        # depth 10: the callback takes every image DDS delivers (it only swaps a slot), so a
+        # depth 10: the callback takes every image DDS delivers (it only queues it), so a
         # frame replaced by a newer one is counted (dropped_superseded), not lost in DDS
         qos = QoSProfile(
             depth=10, history=HistoryPolicy.KEEP_LAST,
@@ -194,9 +194,9 @@ class ScoreHOINode(LifecycleNode):
 
             self._subs["detections"] = self.create_subscription(
                 Detection2DArray, "detections", self.detections_callback, side_qos)
+        self.sync.update(window_s=cfg.sync_window_s, tolerance_s=cfg.depth_sync_tolerance_s)
+        self.sync.open()
         self._running = True
-        self._last_stamp = None
-        self._info_unmatched = INFO_SYNC_MISSES
         self._worker = threading.Thread(target=self._work, name="scorehoi-worker", daemon=True)
         self._worker.start()
         self._diag_timer = self.create_timer(cfg.diagnostics_period_s,
@@ -249,44 +249,35 @@ class ScoreHOINode(LifecycleNode):
 
     # -- callbacks (never block) -------------------------------------------------------------
     def image_callback(self, msg: Image) -> None:
-        with self._cond:
-            self.counts["frames_in"] += 1
-            if self._slot is not None:
-                self.counts["dropped_superseded"] += 1
-            self._slot = (msg, time.perf_counter())
-            self._cond.notify()
+        self.sync.add_image(conv.stamp_to_ns(msg.header.stamp), msg)
 
     def camera_info_callback(self, msg: CameraInfo) -> None:
-        self._store("camera_info", msg)
+        self.sync.add_side("camera_info", conv.stamp_to_ns(msg.header.stamp), msg)
 
     def depth_callback(self, msg: Image) -> None:
-        self._store("depth", msg)
+        self.sync.add_side("depth", conv.stamp_to_ns(msg.header.stamp), msg)
 
     def detections_callback(self, msg) -> None:
         """vision_msgs/Detection2DArray from another detector node (object_source external)."""
-        self._store("detections", msg)
+        self.sync.add_side("detections", conv.stamp_to_ns(msg.header.stamp), msg)
 
-    def _store(self, key: str, msg) -> None:
-        with self._cond:
-            self.counts[f"{key}_in"] += 1
-            buf = self._by_stamp[key]
-            stamp = conv.stamp_to_ns(msg.header.stamp)
-            buf.pop(stamp, None)  # a repeated stamp moves to the end: arrival order
-            buf[stamp] = msg
-            while len(buf) > 10:
-                buf.popitem(last=False)
-            self._cond.notify()
+    def _expected_side_inputs(self) -> list[str]:
+        """The side inputs an image waits for besides camera_info: depth / detections when
+        their topic has publishers."""
+        return [k for k in ("depth", "detections")
+                if (sub := self._subs.get(k)) is not None and sub.get_publisher_count()]
 
     def diagnostics_callback(self) -> None:
         """Counters of input/output frames and of every rejection reason, plus how many
         publishers each input topic has (`publishers_<input>`: is the camera connected?)."""
-        values = [KeyValue(key=k, value=str(v)) for k, v in sorted(self.counts.items())]
+        counts = {**self.sync.counts(), **self.counts}
+        values = [KeyValue(key=k, value=str(v)) for k, v in sorted(counts.items())]
         values += [KeyValue(key=f"publishers_{k}", value=str(sub.get_publisher_count()))
                    for k, sub in sorted(self._subs.items())]
         status = DiagnosticStatus(
             level=DiagnosticStatus.OK, name=f"{self.get_name()}: pipeline",
             hardware_id=self.get_fully_qualified_name(), message="running", values=values)
-        if any(k.startswith(("skipped_", "ignored_")) for k in self.counts):
+        if any(k.startswith(("skipped_", "ignored_")) for k in counts):
             status.level = DiagnosticStatus.WARN
             status.message = "some input frames or depth images were rejected (see values)"
         self._pubs["diagnostics"].publish(
@@ -295,146 +286,60 @@ class ScoreHOINode(LifecycleNode):
 
     # -- worker ----------------------------------------------------------------------------------
     def _stop_worker(self) -> None:
-        with self._cond:
-            self._running = False
-            self._cond.notify_all()
+        self._running = False
+        self.sync.close()  # wakes the worker waiting in take()
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
+
+    def _log_throttled(self, key: str, text: str) -> None:
+        """Log `text` at most once per `warn_throttle_s` per `key` (any thread)."""
+        now = time.monotonic()
+        period = self.config.warn_throttle_s if self.config else 5.0
+        with self._warn_lock:
+            if now - self._last_warn.get(key, -1e9) < period:
+                return
+            self._last_warn[key] = now
+        n = self.counts.get(key) or self.sync.counts().get(key)
+        what = ("skipped frame: " if key.startswith("skipped_") else
+                "frame kept: " if key.startswith("ignored_") else "")
+        self.get_logger().warning(f"{what}{text}" + (f" ({n} so far)" if n else ""))
 
     def _warn(self, reason: str, text: str, skipped: bool = True) -> None:
         """Count `reason` and log it at most once per `warn_throttle_s` per reason."""
         key = f"skipped_{reason}" if skipped else f"ignored_{reason}"
         self.counts[key] += 1
-        now = time.monotonic()
-        period = self.config.warn_throttle_s if self.config else 5.0
-        if now - self._last_warn.get(key, -1e9) >= period:
-            self._last_warn[key] = now
-            what = "skipped frame" if skipped else "frame kept"
-            self.get_logger().warning(f"{what}: {text} ({self.counts[key]} so far)")
-
-    def _take(self) -> tuple | None:
-        """Wait for the latest image; return (image, receive time, camera_info, side inputs by
-        key) with the depth image / external detections of the same stamp when their topics
-        have publishers (each may arrive just after the image: wait up to 50 ms).
-
-        The camera_info is the one with the image's stamp when the camera stamps them alike
-        (waiting up to the same 50 ms once it has been seen to, until INFO_SYNC_MISSES images in
-        a row came without one), else the latest received: messages on two topics may arrive,
-        or be taken by the executor, in either order, and one lost camera_info must not make
-        the next images wait-less."""
-        with self._cond:
-            while self._running and self._slot is None:
-                self._cond.wait(timeout=0.5)
-            if not self._running:
-                return None
-            msg, t_rx = self._slot
-            self._slot = None
-            stamp = conv.stamp_to_ns(msg.header.stamp)
-            tol = int(self.config.depth_sync_tolerance_s * 1e9)
-            deadline = time.monotonic() + 0.05
-            infos = self._by_stamp["camera_info"]
-            synced = self._info_unmatched < INFO_SYNC_MISSES
-            info = self._wait_for(lambda: infos.get(stamp), deadline if synced else 0.0)
-            latest = next(reversed(infos.values()), None)
-            if info is None and synced and latest is not None:
-                self._warn("camera_info_not_in_time", "no camera_info with its stamp arrived "
-                           "within 50 ms; using the latest one", skipped=False)
-            self._info_unmatched = 0 if info is not None else self._info_unmatched + 1
-            info = info if info is not None else latest
-            side = {}
-            for key in ("depth", "detections"):
-                sub = self._subs.get(key)
-                if sub is not None and sub.get_publisher_count():
-                    side[key] = self._wait_for(self._near(key, stamp, tol), deadline)
-            return msg, t_rx, info, side
-
-    def _near(self, key: str, stamp: int, tol: int):
-        """Lookup of the buffered `key` message within `tol` ns of `stamp` (or None)."""
-        buf = self._by_stamp[key]
-        return lambda: next((m for s, m in buf.items() if abs(s - stamp) <= tol), None)
-
-    def _wait_for(self, lookup, deadline: float):
-        """With `self._cond` held: `lookup()` until it finds a message, `deadline`
-        (time.monotonic) passes or the worker stops; the message or None."""
-        while True:
-            found = lookup()
-            if found is not None or not self._running:
-                return found
-            if not self._cond.wait(timeout=max(deadline - time.monotonic(), 0)):
-                return lookup()
+        self._log_throttled(key, text)
 
     def _work(self) -> None:
-        while True:
-            item = self._take()
-            if item is None:
-                return
+        while self._running:
+            frame = self.sync.take(timeout_s=0.5)
+            if frame is None:
+                continue
             try:
-                self._process(*item)
+                self._process(frame)
             except Exception as e:  # the node never dies on one frame
                 self._warn("internal_error", f"{type(e).__name__}: {e}")
 
-    def _stale(self, stamp: int) -> bool:
-        """Duplicate or out-of-order image stamps are skipped (counted); a jump back by more
-        than `STAMP_RESET_S` is a restarted clock (bag loop, sim reset) and is accepted."""
-        last = self._last_stamp
-        if last is not None and stamp <= last and last - stamp <= STAMP_RESET_S * 1e9:
-            if stamp == last:
-                self._warn("duplicate_stamp", f"image stamp {stamp} ns was already processed")
-            else:
-                self._warn("out_of_order_stamp", f"image stamp {stamp} ns is older than the "
-                           f"last processed one ({last} ns)")
-            return True
-        if last is not None and stamp < last:
-            self.get_logger().warning(f"image stamps jumped back by {(last - stamp) / 1e9:.1f} s "
-                                      "(clock reset or bag loop); continuing from there")
-        self._last_stamp = stamp
-        return False
-
-    def _process(self, msg: Image, t_rx: float, info: CameraInfo | None, side: dict) -> None:
-        depth_msg = side.get("depth")
-        if self._stale(conv.stamp_to_ns(msg.header.stamp)):
+    def _process(self, synced: SyncedFrame) -> None:
+        frame = self._to_frame(synced)
+        if frame is None:
             return
-        if info is None:
-            self._warn("no_camera_info", "no camera_info received yet on camera/camera_info")
-            return
-        if "depth" in side and depth_msg is None:  # the depth topic has a publisher
-            self._warn("depth_not_in_time", "no depth image within depth_sync_tolerance_s of "
-                       "its stamp arrived within 50 ms; processed without depth", skipped=False)
-        try:
-            rgb = conv.image_to_rgb(msg)
-            camera = conv.camera_info_to_intrinsics(info)
-            depth = None
-            if depth_msg is not None:
-                try:
-                    depth = conv.depth_to_metres(depth_msg)
-                    if depth.shape != rgb.shape[:2]:
-                        raise conv.ConversionError(
-                            "size_mismatch", f"depth is {depth.shape[1]}x{depth.shape[0]}, image is "
-                            f"{rgb.shape[1]}x{rgb.shape[0]}")
-                except conv.ConversionError as e:
-                    self._warn(f"depth_{e.reason}", f"ignoring its depth image: {e}",
-                               skipped=False)
-                    depth = None
-            frame = Frame(rgb=rgb, camera=camera, stamp_ns=conv.stamp_to_ns(msg.header.stamp),
-                          frame_id=msg.header.frame_id, depth=depth)
-        except conv.ConversionError as e:
-            self._warn(e.reason, str(e))
-            return
-        except ValueError as e:  # Frame checks: image vs camera_info size
-            self._warn("size_mismatch", str(e))
-            return
+        msg = synced.image
         external = None
-        if side.get("detections") is not None:
+        if synced.side.get("detections") is not None:
             from scorehoi_node.ros.external_detections import detections_from_msg
 
-            external = detections_from_msg(side["detections"], image_size=(rgb.shape[1],
-                                                                           rgb.shape[0]))
+            external = detections_from_msg(synced.side["detections"],
+                                           image_size=(frame.rgb.shape[1], frame.rgb.shape[0]))
         elif "detections" in self._subs:
             self.counts["frames_without_external_detections"] += 1
-        result = self.pipeline.step(frame, external=external)
+        try:
+            result = self.pipeline.step(frame, external=external)
+        finally:
+            self._count_detector_recoveries()
         header = msg.header
-        out = conv.result_to_msg(result, header, time.perf_counter() - t_rx)
+        out = conv.result_to_msg(result, header, time.monotonic() - synced.received_s)
         self._pubs["interactions"].publish(out)
         if result.interactions:
             self._pubs["joint_states"].publish(conv.result_to_joint_states(result, header))
@@ -443,9 +348,51 @@ class ScoreHOINode(LifecycleNode):
             if self.config.publish_tf:
                 self._pubs["tf"].publish(conv.result_to_tf(result, header, self.config.tf_prefix))
         if self.config.publish_markers:
-            self._pubs["markers"].publish(conv.result_to_markers(
-                result, header, library=self.pipeline.library))
+            # bytes serialized from numpy: rclpy would convert the points one object at a time
+            self._pubs["markers"].publish(conv.result_to_markers_cdr(
+                result, header, library=self.pipeline.library,
+                mesh_faces=self.config.marker_mesh_faces, body=self.pipeline.body))
         self.counts["frames_out"] += 1  # counted once every output of the frame is out
+
+    def _to_frame(self, synced: SyncedFrame) -> Frame | None:
+        """The pipeline's Frame of a synchronised image, or None (skipped and counted)."""
+        msg, info, depth_msg = synced.image, synced.camera_info, synced.side.get("depth")
+        if info is None:
+            self._warn("no_camera_info", "no camera_info received yet on camera/camera_info")
+            return None
+        try:
+            rgb = conv.image_to_rgb(msg)
+            camera = conv.camera_info_to_intrinsics(info)
+            depth = None
+            if depth_msg is not None:
+                try:
+                    depth = conv.depth_to_metres(depth_msg)
+                    if depth.shape != rgb.shape[:2]:
+                        raise conv.ConversionError("size_mismatch", (
+                            f"depth is {depth.shape[1]}x{depth.shape[0]}, image is "
+                            f"{rgb.shape[1]}x{rgb.shape[0]}"))
+                except conv.ConversionError as e:
+                    self._warn(f"depth_{e.reason}", f"ignoring its depth image: {e}",
+                               skipped=False)
+                    depth = None
+            return Frame(rgb=rgb, camera=camera, stamp_ns=synced.stamp_ns,
+                         frame_id=msg.header.frame_id, depth=depth)
+        except conv.ConversionError as e:
+            self._warn(e.reason, str(e))
+        except ValueError as e:  # Frame checks: image vs camera_info size
+            self._warn("size_mismatch", str(e))
+        return None
+
+    def _count_detector_recoveries(self) -> None:
+        """The person detector's graph rebuilds (resolution change, error) since the last
+        frame: counted as `detector_recovered` and logged (throttled)."""
+        detector = self.pipeline.persons.detector
+        n = detector.recoveries
+        if n > self._recoveries_seen:
+            self.counts["detector_recovered"] += n - self._recoveries_seen
+            self._recoveries_seen = n
+            self._log_throttled("detector_recovered", "person detector rebuilt: "
+                                f"{detector.last_recovery}")
 
 
 def run(args: list[str] | None = None) -> None:

@@ -47,6 +47,10 @@ def test_person_detector_contract(name, person_640x480):
             assert 0.0 <= p.score <= 1.0 and p.box.shape == (4,)
             assert 0 <= p.box[0] < p.box[2] <= w and 0 <= p.box[1] < p.box[3] <= h
             assert p.mask is None or p.mask.shape == (h, w)
+        # the node reads these for /diagnostics: an input of another size rebuilds, counted
+        assert detector.recoveries == 0 and isinstance(detector.last_recovery, str)
+        detector(np.ascontiguousarray(person_640x480[::2, ::2]))
+        assert detector.recoveries == 1 and "320x240" in detector.last_recovery
     finally:
         detector.close()
 

@@ -55,9 +55,11 @@ class Player(CameraClient):
 @pytest.fixture(scope="module")
 def node_and_player(tmp_path_factory):
     log = tmp_path_factory.mktemp("fuzz") / "node.log"
-    # diagnostics at 5 Hz; warnings throttled to one per reason per 2 s
+    # diagnostics at 5 Hz; warnings throttled to one per reason per 2 s; images wait up to 2 s
+    # for their camera_info (generous: the test machine is shared, 2 cores at load up to ~20,
+    # and Fast DDS repairs a lost reliable sample only after 0.5-2 s)
     node = NodeProcess(log, extra=["-p", "diagnostics_period_s:=0.2", "-p", "warn_throttle_s:=2.0",
-                                   "-p", "refine:=none"])
+                                   "-p", "refine:=none", "-p", "sync_window_s:=2.0"])
     ctx = make_context()
     p = Player(ctx)
     try:
@@ -139,15 +141,22 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
         return done and p.spin(lambda: False, 0.5) is False
 
     p.spin(stable, 20)
-    info, img = _valid(p, 20 + n + 5, person_640x480)
-    infos_in = p.diag.get("camera_info_in", 0)
-    p.info_pub.publish(info)
-    # its camera_info first, so that after a flood of other-sized ones the match by stamp does
-    # not depend on which of the two topics the node's executor serves first
-    assert p.spin(lambda: p.diag.get("camera_info_in", 0) > infos_in, 10), p.diag
-    p.image_pub.publish(img)
-    assert p.spin(lambda: conv.stamp_to_ns(img.header.stamp) in p.rx, 60), (
-        p.diag, node.log()[-600:])
+    # then valid frames, one at a time: every one is answered. The first one's camera_info
+    # comes 0.3 s after its image, which waits for it by stamp (the latest camera_info is a
+    # flood leftover for 8x6 images: a fixed 50 ms wait lost such frames); the others in a
+    # camera's order, camera_info just before its image (the node's executor may take the two
+    # in either order)
+    for k in range(6):
+        info, img = _valid(p, 20 + n + 5 + k, person_640x480)
+        if k == 0:
+            p.image_pub.publish(img)
+            p.spin(lambda: False, 0.3)
+            p.info_pub.publish(info)
+        else:
+            p.info_pub.publish(info)
+            p.image_pub.publish(img)
+        assert p.spin(lambda: conv.stamp_to_ns(img.header.stamp) in p.rx, 60), (
+            k, sorted(p.diag.items()), node.log()[-1500:])
     elapsed = time.monotonic() - t0
     assert node.alive()
     # every image the node took in is accounted for
@@ -161,7 +170,7 @@ def test_bulk_malformed_input(node_and_player, person_640x480):
 
     assert p.spin(lambda: accounted(p.diag), 10), p.diag
     c = p.diag
-    assert c["frames_in"] >= 0.97 * (2 + n), c
+    assert c["frames_in"] >= 0.97 * (7 + n), c
     skipped = {k: v for k, v in c.items() if k.startswith("skipped_")}
     for reason in ("unsupported_encoding", "bad_step", "bad_data_size", "zero_size",
                    "too_large", "size_mismatch", "invalid_camera_info"):
@@ -209,9 +218,14 @@ def test_overload_at_three_times_capacity(node_and_player, person_640x480):
     out = c["frames_out"] - before["frames_out"]
     dropped = c.get("dropped_superseded", 0) - before.get("dropped_superseded", 0)
     assert out + dropped == n and dropped >= n // 3 and out >= n // 6, (out, dropped)
-    # latest frame wins: no queue builds up, every answer is fresh
+    # latest frame wins: no queue builds up, every answer is fresh (the answers themselves
+    # may reach us after the counters that count them)
+    assert p.spin(lambda: sum(s in p.rx for s in sent) >= out, 10), (out, len(p.rx))
     lats = [p.rx[s] - t for s, t in sent.items() if s in p.rx]
     assert len(lats) == out
-    assert max(lats) < 3 * period + 0.5, (period, sorted(lats)[-5:])
+    # the node's period during the burst (the shared machine's load changes within seconds):
+    # a queue of frames would add a period per frame, latest frame wins keeps it to ~2
+    during = float(np.median(np.diff(sorted(p.rx[s] for s in sent if s in p.rx))))
+    assert max(lats) < 3 * max(period, during) + 0.5, (period, during, sorted(lats)[-5:])
     assert _rss_mb(node.proc.pid) - rss0 < 150
     assert node.alive()

@@ -23,7 +23,7 @@ def test_configure_activate_deactivate_cleanup(ctx):
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
         assert node.pipeline is not None and "interactions" in node._pubs
-        assert node.count_subscribers("/scorehoi/interactions") >= 0
+        assert node.count_publishers("/scorehoi/interactions") == 1
         assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
         assert len(node._subs) == 3 and node._worker.is_alive()
         assert node.trigger_deactivate() == TransitionCallbackReturn.SUCCESS
@@ -114,63 +114,5 @@ def test_keyframe_refinement_thread_follows_the_lifecycle(ctx):
         assert node.trigger_cleanup() == TransitionCallbackReturn.SUCCESS
         assert not worker.alive
     finally:
-        node.trigger_shutdown()
-        node.destroy_node()
-
-
-def test_camera_info_is_matched_to_the_image_by_stamp(ctx):
-    """The worker takes the camera_info of the image's stamp, waiting briefly for it when the
-    camera stamps them alike; one lost camera_info does not stop that (seen in CI: a frame
-    checked against the latest camera_info of another image); a camera that never stamps
-    them alike gets the latest one without waiting."""
-    import threading
-
-    import numpy as np
-    from std_msgs.msg import Header
-
-    from scorehoi_node.core.types import CameraIntrinsics
-    from scorehoi_node.ros import conversions as conv
-    from scorehoi_node.ros.node import INFO_SYNC_MISSES
-
-    node = ScoreHOINode(context=ctx)
-
-    def header(sec):
-        h = Header(frame_id="cam")
-        h.stamp.sec = sec
-        return h
-
-    def info(sec, w=640, h=480):
-        return conv.intrinsics_to_camera_info(CameraIntrinsics.from_fov(w, h, 60.0), header(sec))
-
-    def image(sec):
-        return conv.rgb_to_image(np.zeros((480, 640, 3), np.uint8), header(sec))
-
-    def take(sec):
-        node.image_callback(image(sec))
-        msg, _, got, _ = node._take()
-        assert msg.header.stamp.sec == sec
-        return got
-
-    try:
-        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-        node._running = True  # what activate does, without the worker taking the frames
-        node.camera_info_callback(info(1))
-        assert take(1).header.stamp.sec == 1
-        assert take(2).header.stamp.sec == 1  # its camera_info was lost: the latest one
-        assert node.counts["ignored_camera_info_not_in_time"] == 1  # counted, not silent
-        node.camera_info_callback(info(2, 8, 6))  # comes late, belongs to no later image
-        # the next image arrives before its camera_info: the worker waits for it
-        threading.Timer(0.02, node.camera_info_callback, args=(info(3),)).start()
-        got = take(3)
-        assert got.header.stamp.sec == 3 and (got.width, got.height) == (640, 480)
-        # a camera whose camera_info stamps never match its images: the latest, no waiting
-        for k in range(INFO_SYNC_MISSES + 1):
-            node.camera_info_callback(info(1000 + 2 * k))
-            assert take(1001 + 2 * k).header.stamp.sec == 1000 + 2 * k
-        assert node._info_unmatched >= INFO_SYNC_MISSES
-        # counted while a same-stamp camera_info was expected, not after
-        assert node.counts["ignored_camera_info_not_in_time"] == 1 + INFO_SYNC_MISSES
-    finally:
-        node._running = False
         node.trigger_shutdown()
         node.destroy_node()

@@ -21,6 +21,9 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def test_external_detection_becomes_the_held_object(tmp_path, person_640x480):
     params = yaml.safe_load((ROOT / "config" / "scorehoi.yaml").read_text())
     params["/**"]["ros__parameters"]["object_source"] = "external"
+    # generous (the default is 0.2 s): the test machine is shared and Fast DDS repairs a lost
+    # reliable sample only after 0.5-2 s
+    params["/**"]["ros__parameters"]["sync_window_s"] = 2.0
     pfile = tmp_path / "params.yaml"
     pfile.write_text(yaml.safe_dump(params))
     np.save(tmp_path / "image.npy", person_640x480)

@@ -20,6 +20,10 @@ from tests.ros.rostest_utils import CameraClient, NodeProcess, make_context, spi
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 CAM = CameraIntrinsics.from_fov(640, 480, 60.0)
+# how long an image waits for its camera_info / depth image: generous (the default is 0.2 s),
+# as the test machine is shared (2 cores, load up to ~20) and Fast DDS repairs a lost reliable
+# sample only after 0.5-2 s (README, Measured numbers)
+SYNC_WINDOW_S = 2.0
 
 
 class Client(CameraClient):
@@ -27,7 +31,8 @@ class Client(CameraClient):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx, "scorehoi_test_client")
-        self.depth_pub = self.node.create_publisher(Image, "/camera/depth", self.qos)
+        self.depth_pub = None  # made by the first frame with depth: until then no image waits
+        self.images_sent = 0
         self.got: dict[str, list] = {k: [] for k in ("hoi", "tf", "markers", "joints", "diag")}
         self.rx_time: dict[int, float] = {}
         for key, cls, topic in (("hoi", HumanObjectInteractionArray, "/scorehoi/interactions"),
@@ -55,55 +60,77 @@ class Client(CameraClient):
             self.info_pub.publish(info)
         if depth is not None:
             depth.header = h
-            self.depth_pub.publish(depth)
-            # let the ~1.2 MB depth image arrive first (the node waits at most 50 ms for it
-            # after the image; a real RGB-D camera publishes both together)
+            self.open_depth().publish(depth)
+            # let the ~1.2 MB depth image arrive first (the node waits at most sync_window_s
+            # for it after the image; a real RGB-D camera publishes both together)
             spin_until(self.ex, lambda: False, 0.3)
         image.header = h
         t = time.perf_counter()
         self.image_pub.publish(image)
+        self.images_sent += 1
         return t
 
     def answered(self, i: int) -> bool:
         return conv.stamp_to_ns(self.header(i).stamp) in self.rx_time
 
+    def answer(self, i: int) -> HumanObjectInteractionArray:
+        stamp = self.header(i).stamp
+        return next(m for m in self.got["hoi"] if m.header.stamp == stamp)
+
+    def diag(self) -> dict[str, int]:
+        """The node's values in its last /diagnostics message."""
+        if not self.got["diag"]:
+            return {}
+        return {kv.key: int(kv.value) for s in self.got["diag"][-1].status for kv in s.values}
+
+    def counters(self) -> dict[str, int]:
+        """The node's counters (no `publishers_*`) in its last /diagnostics message."""
+        return {k: v for k, v in self.diag().items() if not k.startswith("publishers_")}
+
+    def all_handled(self) -> bool:
+        """Every image we sent has been answered, dropped or skipped by the node."""
+        c = self.counters()
+        return c.get("frames_out", 0) + c.get("dropped_superseded", 0) + sum(
+            v for k, v in c.items() if k.startswith("skipped_")) >= self.images_sent
+
+    def connect(self, pub, key: str, probe) -> None:
+        """Wait until `pub` and the node see each other (the node reports `publishers_<key>`
+        on /diagnostics), then publish `probe` until the node has counted one (`<key>_in`):
+        Fast DDS was seen to drop the first reliable samples for a while after both sides
+        report the match."""
+        assert spin_until(self.ex, lambda: pub.get_subscription_count() > 0
+                          and self.diag().get(f"publishers_{key}", 0) > 0, 90), key
+        for _ in range(100):
+            pub.publish(probe)
+            if spin_until(self.ex, lambda: self.diag().get(f"{key}_in", 0) > 0, 0.3):
+                return
+        raise AssertionError(f"the node counted no {key}")
+
+    def open_depth(self):
+        """The depth publisher, made and connected on first use."""
+        if self.depth_pub is None:
+            self.depth_pub = self.node.create_publisher(Image, "/camera/depth", self.qos)
+            probe = conv.depth_to_image(np.ones((1, 1), np.float32), Header(frame_id="probe"))
+            self.connect(self.depth_pub, "depth", probe)  # stamp 0: older than every image
+        return self.depth_pub
+
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     log = tmp_path_factory.mktemp("node") / "node.log"
-    node = NodeProcess(log)
+    node = NodeProcess(log, extra=["-p", f"sync_window_s:={SYNC_WINDOW_S}"])
     ctx = make_context()
     client = Client(ctx)
     try:
         # discovery complete on both sides for every input (our publishers see the node, and
         # the node reports on /diagnostics that it sees them), or a camera_info sent just
         # before the first image can still be in discovery when the image arrives
-        def node_sees_us():
-            if not client.got["diag"]:
-                return False
-            c = {kv.key: kv.value for st in client.got["diag"][-1].status for kv in st.values}
-            return all(int(c.get(f"publishers_{k}", 0)) > 0
-                       for k in ("image", "camera_info", "depth"))
-
-        ok = spin_until(client.ex, lambda: all(
-            pub.get_subscription_count() > 0
-            for pub in (client.image_pub, client.info_pub, client.depth_pub))
-            and client.node.count_publishers("/scorehoi/interactions") > 0
-            and node_sees_us(), 90)
-        assert ok, f"node did not come up:\n{node.log()}"
-        # Fast DDS was seen to drop the first reliable samples for a while after both sides
-        # report the match: send camera_infos until the node counted one
-        info = conv.intrinsics_to_camera_info(CAM, Header(frame_id="test_camera_optical"))
-
-        def infos_in():
-            return sum(int(kv.value) for st in client.got["diag"][-1:] for kv in st.status[0].values
-                       if kv.key == "camera_info_in")
-
-        for _ in range(100):
-            client.info_pub.publish(info)
-            if spin_until(client.ex, lambda: infos_in() > 0, 0.3):
-                break
-        time.sleep(0.3)  # the first sample after matching can take 100-170 ms
+        assert spin_until(client.ex, lambda: client.node.count_publishers(
+            "/scorehoi/interactions") > 0 and client.image_pub.get_subscription_count() > 0
+            and client.diag().get("publishers_image", 0) > 0, 90), (
+            f"node did not come up:\n{node.log()}")
+        client.connect(client.info_pub, "camera_info", conv.intrinsics_to_camera_info(
+            CAM, Header(frame_id="test_camera_optical")))
         yield node, client
     finally:
         client.close()
@@ -137,7 +164,9 @@ def test_one_array_per_frame_with_the_image_header(running, person_640x480, tmp_
     assert client.got["tf"][0].transforms[0].header.frame_id == "test_camera_optical"
     assert len(client.got["joints"]) == n // 2 and len(client.got["joints"][0].name) == 3 * 19
     mesh = [m for m in client.got["markers"][0].markers if m.ns == "human_mesh"]
-    assert len(mesh) == 1 and len(mesh[0].points) % 3 == 0 and len(mesh[0].points) > 30000
+    # the body mesh decimated to marker_mesh_faces triangles (the node's bytes decode to it)
+    faces = conv.MARKER_MESH_FACES
+    assert len(mesh) == 1 and 0.95 * 3 * faces <= len(mesh[0].points) <= 3 * faces
     assert spin_until(client.ex, lambda: len(client.got["markers"]) == n, 5)
     print(json.dumps({"frame_to_interactions_latency_ms_median":
                       round(1e3 * float(np.median(latencies)), 1),
@@ -161,19 +190,13 @@ def test_malformed_input_is_skipped_and_the_node_keeps_answering(running, person
     nan_info = CameraInfo(width=640, height=480, k=[float("nan")] * 9)
     base = 100
     for k, img in enumerate(bad_images + [small]):
-        client.send(base + k, img, good_info)
-        spin_until(client.ex, lambda: False, 0.3)
+        client.send(base + k, img, good_info)  # one at a time: latest frame wins
+        assert spin_until(client.ex, client.all_handled, 30), client.counters()
     nan_info.header = client.header(base + 10)
     client.info_pub.publish(nan_info)
     spin_until(client.ex, lambda: False, 0.3)
     client.send(base + 10, good)  # the NaN camera_info of this stamp arrived before the image
-
-    def counted():
-        if not client.got["diag"]:
-            return {}
-        return {kv.key: int(kv.value) for s in client.got["diag"][-1].status for kv in s.values
-                if not kv.key.startswith("publishers_")}
-
+    counted = client.counters
     # the node has rejected that frame (diagnostics, 1 Hz) before the next camera_info comes
     assert spin_until(client.ex, lambda: counted().get("skipped_invalid_camera_info", 0) >= 1,
                       10), node.log()[-2000:]
@@ -212,3 +235,28 @@ def test_depth_image_is_used_when_its_stamp_matches(running, person_640x480):
     assert spin_until(client.ex, lambda: client.answered(201), 30)
     z_depth = client.got["hoi"][-1].interactions[0].root_pose.position.z
     assert z_depth == pytest.approx(1.5 * z_rgb + 0.1, rel=0.1)
+
+
+def test_frames_of_another_resolution_and_back_are_all_answered(running, person_640x480):
+    """640x480 -> 320x240 -> 640x480, each with its camera_info: the person detector's graph
+    is rebuilt on each size change (counted on /diagnostics, logged) and every frame is
+    answered with the person in it."""
+    import cv2
+
+    node, client = running
+    small = cv2.resize(person_640x480, (320, 240), interpolation=cv2.INTER_AREA)
+    frames = [(person_640x480, CAM), (small, CameraIntrinsics.from_fov(320, 240, 60.0)),
+              (person_640x480, CAM)]
+    before = client.counters().get("detector_recovered", 0)
+    base = 300
+    for k, (rgb, cam) in enumerate(frames):
+        client.send(base + k, conv.rgb_to_image(rgb, Header()),
+                    conv.intrinsics_to_camera_info(cam, Header()))
+        assert spin_until(client.ex, lambda: client.answered(base + k), 60), (
+            k, client.counters(), node.log()[-3000:])
+        assert len(client.answer(base + k).interactions) == 1, k
+    assert spin_until(client.ex, lambda: client.counters().get("detector_recovered", 0)
+                      >= before + 2, 10), client.counters()
+    assert client.counters()["detector_recovered"] == before + 2
+    assert "person detector rebuilt: input size changed from 640x480 to 320x240" in node.log()
+    assert node.alive()

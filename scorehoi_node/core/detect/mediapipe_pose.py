@@ -6,6 +6,8 @@ mask for the most prominent person. Runs ~30 ms per 640x480 frame on one CPU cor
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from scorehoi_node.core.config import PipelineConfig
@@ -14,6 +16,9 @@ from scorehoi_node.core.types import Detections, PersonDetection
 
 class MediaPipePoseDetector:
     """MediaPipe Pose as a `Detector` (one person per frame, tracked between frames).
+
+    Never silenced by its input: the graph is rebuilt when the image size changes or when it
+    raises (counted in `recoveries`, reason in `last_recovery`).
 
     Args:
         model_complexity: 0 (lite) or 1 (full); both ship inside the mediapipe wheel.
@@ -29,14 +34,46 @@ class MediaPipePoseDetector:
             import mediapipe as mp
         except ImportError as e:  # pragma: no cover - environment problem
             raise RuntimeError(f"detector 'mediapipe' needs the mediapipe package: {e}") from e
-        self._pose = mp.solutions.pose.Pose(
+        self._solution = functools.partial(
+            mp.solutions.pose.Pose,
             static_image_mode=static_image_mode,
             model_complexity=model_complexity,
             enable_segmentation=True,
             min_detection_confidence=min_score,
             min_tracking_confidence=min_score,
         )
+        self._pose = self._solution()
         self._min_score = min_score
+        self._size: tuple[int, int] | None = None  # (H, W) of the frames the graph has seen
+        #: times the MediaPipe graph was rebuilt: the input size changed (its tracking and
+        #: mask-smoothing calculators fail on a new size, and the graph then fails every later
+        #: call with "Graph has errors") or `process` raised (the frame is retried once)
+        self.recoveries = 0
+        #: why the graph was last rebuilt (one line), "" before the first rebuild
+        self.last_recovery = ""
+
+    def _rebuild(self, why: str) -> None:
+        """A fresh graph (the old one may be broken: its close() error is not ours to raise)."""
+        try:
+            self._pose.close()
+        except Exception:  # a failed graph raises its error again on close
+            pass
+        self._pose = self._solution()
+        self.recoveries += 1
+        self.last_recovery = why
+
+    def _process(self, rgb: np.ndarray):
+        """The solution's result for `rgb`, on a fresh graph after a size change or an error."""
+        size = rgb.shape[:2]
+        if self._size is not None and size != self._size:
+            self._rebuild(f"input size changed from {self._size[1]}x{self._size[0]} to "
+                          f"{size[1]}x{size[0]}")
+        self._size = size
+        try:
+            return self._pose.process(rgb)
+        except Exception as e:  # MediaPipe's RuntimeError/ValueError: once more, then raise
+            self._rebuild(f"{type(e).__name__}: {' '.join(str(e).split())[:200]}")
+            return self._pose.process(rgb)
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> "MediaPipePoseDetector":
@@ -46,7 +83,7 @@ class MediaPipePoseDetector:
 
     def __call__(self, rgb: np.ndarray) -> Detections:
         h, w = rgb.shape[:2]
-        res = self._pose.process(np.ascontiguousarray(rgb))
+        res = self._process(np.ascontiguousarray(rgb))
         persons: list[PersonDetection] = []
         if res.pose_landmarks is not None:
             lm = res.pose_landmarks.landmark

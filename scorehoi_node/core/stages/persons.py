@@ -15,6 +15,10 @@ class PersonDetector(Protocol):
     """Finds persons (with keypoints) in one RGB image. Built by `from_config(config)`."""
 
     name: str
+    #: times the backend rebuilt itself (input size change, an error) and why, last time; the
+    #: node counts them on /diagnostics as `detector_recovered`
+    recoveries: int
+    last_recovery: str
 
     def __call__(self, rgb: np.ndarray) -> Detections:
         """(H, W, 3) uint8 RGB -> the persons (and any objects the backend sees) of this frame."""

@@ -4,7 +4,9 @@ of the initial estimate, guided sampling, contact-driven rounds) with the traine
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from scorehoi_node.core.bodies.base import BodyModel
@@ -15,7 +17,7 @@ from scorehoi_node.core.estimate.contact_net import ContactPredictor
 from scorehoi_node.core.objects import ObjectLibrary
 from scorehoi_node.core.refine import (Refiner, contact_rule, estimates_from_hoi,
                                        hoi_from_estimates, pipeline_refine_config)
-from scorehoi_node.core.stages.observation import condition_of, observation_of
+from scorehoi_node.core.stages.observation import condition_of, frame_floor, observation_of
 from scorehoi_node.core.types import FoundObject, Frame, HumanEstimate, ObjectEstimate, Person
 
 _STATE_FIELDS = ("root_rotmat", "body_pose_rotmat", "shape", "object_rotmat", "object_transl")
@@ -88,16 +90,24 @@ class RefineStage:
             self.prior = load_prior(self.body, self.checkpoint, device=self.device)
         return self.prior
 
+    @staticmethod
+    def floor(frame: Frame, persons: Sequence[Person], found: Sequence[FoundObject]
+              ) -> np.ndarray | None:
+        """The frame's floor plane for its pairs' observations (once per frame)."""
+        return frame_floor(frame, [p.detection for p in persons], found)
+
     def __call__(self, frame: Frame, person: Person, found: FoundObject,
-                 refiner: Refiner | None = None
+                 floor_plane: np.ndarray | None, refiner: Refiner | None = None
                  ) -> tuple[HumanEstimate, ObjectEstimate] | None:
         """The refined (human, object) of one pair with `refiner` (default: this stage's), or
-        None when it produced a non-finite state (counted in `failures`)."""
+        None when it produced a non-finite state (counted in `failures`). `floor_plane`: the
+        frame's (`floor`), or None."""
         refiner = refiner or self.refiner
         human, obj = person.human, found.estimate
         template = self.library.by_id(obj.template_id)
         hoi = hoi_from_estimates(human, obj).to(self.device)
-        obs = observation_of(frame, person.detection, found, template).to(self.device)
+        obs = observation_of(frame, person.detection, found, template,
+                             floor_plane).to(self.device)
         cond = None
         if self.prior is not None:
             cond = condition_of(self.prior.spec, self.prior.codec, frame, person.detection, found,

@@ -331,3 +331,50 @@ def test_body_surface_mask_separates_a_held_object_from_the_body():
     assert m[v0 + 3:v1 - 3, u0 + 3:u0 + 10].all()    # body pixels
     assert not m[60:70, 75:85].any()                 # the held box
     assert not m[:5, :5].any()                       # the wall
+
+
+# -- MediaPipe: never silenced by its input ------------------------------------------------------
+@pytest.mark.parametrize("static_image_mode", [False, True])
+def test_mediapipe_recovers_from_a_resolution_change(person_640x480, static_image_mode):
+    """640x480 -> 320x240 -> 640x480: the legacy graph fails on a new input size and then on
+    every later call ("Graph has errors") unless it is rebuilt; each frame finds the person
+    where it is (shoulders and hips; the 320x240 frame at half the coordinates)."""
+    import cv2
+
+    from scorehoi_node.core.detect.mediapipe_pose import MediaPipePoseDetector
+
+    small = cv2.resize(person_640x480, (320, 240), interpolation=cv2.INTER_AREA)
+    det = MediaPipePoseDetector(1, 0.5, static_image_mode=static_image_mode)
+    try:
+        first = det(person_640x480)
+        assert det.recoveries == 0 and len(first.persons) == 1
+        torso = [11, 12, 23, 24]
+        want = first.persons[0].keypoints_2d[torso]
+        for k, (img, scale) in enumerate(((small, 0.5), (person_640x480, 1.0),
+                                          (person_640x480, 1.0))):
+            (p,) = det(img).persons
+            assert p.mask.shape == img.shape[:2]
+            np.testing.assert_allclose(p.keypoints_2d[torso] / scale, want, atol=8.0)
+            assert det.recoveries == min(k + 1, 2)  # a rebuild per size change, none otherwise
+        assert det.last_recovery == "input size changed from 320x240 to 640x480"
+    finally:
+        det.close()
+
+
+def test_mediapipe_rebuilds_its_graph_after_an_error_and_retries_the_frame(person_640x480):
+    from scorehoi_node.core.detect.mediapipe_pose import MediaPipePoseDetector
+
+    det = MediaPipePoseDetector(1, 0.5, static_image_mode=True)
+    try:
+        broken = det._pose
+
+        def fail(_):
+            raise RuntimeError("Graph has errors:\nCalculator::Process() failed")
+
+        broken.process = fail  # this graph fails every call, like a broken MediaPipe graph
+        assert len(det(person_640x480).persons) == 1  # the frame retried on a fresh graph
+        assert det.recoveries == 1 and det._pose is not broken
+        assert det.last_recovery == "RuntimeError: Graph has errors: Calculator::Process() failed"
+        assert len(det(person_640x480).persons) == 1 and det.recoveries == 1
+    finally:
+        det.close()
