@@ -45,7 +45,8 @@ ALLOWED: dict[str, set[str]] = {
     "core.synth": {"core.bodies", "core.data", "core.geometry", "core.keypoints",
                    "core.metrics", "core.objects", "core.rotations", "core.types"},
     # the pipeline's stages and their wiring
-    "core.stages": {"core.bodies", "core.config", "core.detect", "core.diffusion",
+    "core.stages": {"core.bodies", "core.checkpoints", "core.config", "core.detect",
+                    "core.diffusion",
                     "core.estimate", "core.geometry", "core.keypoints", "core.objects",
                     "core.refine", "core.registry", "core.rotations", "core.types"},
     "core.pipeline": {"core.bodies", "core.config", "core.objects", "core.stages", "core.types"},

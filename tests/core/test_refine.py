@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from scorehoi_node.core.bodies import make_body_model
+from scorehoi_node.core.config import ContactConfig
 from scorehoi_node.core.diffusion.denoiser import Denoiser, DenoiserConfig
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.model import body_index
@@ -93,6 +94,11 @@ def test_predict_contacts_marks_the_touching_part_only(setup):
     assert not predict_contacts(far, ball, body.contact_part_ids, 0.1, 0.03).any()
 
 
+#: the distance rule of the rounds: these tests place a ball by hand next to a rest-pose body,
+#: which the rule handles by construction (the learned predictor: tests/core/estimate)
+DISTANCE = ContactConfig(predictor="distance")
+
+
 def tiny_prior(body, index, seed: int = 0):
     torch.manual_seed(seed)
     layout = body.state_layout
@@ -114,8 +120,8 @@ def test_rounds_refresh_the_contact_set_and_close_the_gap(setup, mode):
     body, library, index = setup
     sampler, codec = tiny_prior(body, index)
     weights = {"contact": 1.0, "penetration": 1.0}
-    cfg = preset(mode, rounds=2, weights=weights, rho=1.0,
-                 optimize_steps=15, optimize_lr=0.05)
+    cfg = preset(mode, rounds=2, weights=weights, rho=1.0, optimize_steps=15,
+                 optimize_lr=0.05, contact=DISTANCE)
     refiner = Refiner(sampler if mode != "optimize" else None, body, codec, index, cfg)
     init = ball_near_right_hand(body, index, 0.06)
     cond = torch.zeros(1, sampler.model.config.condition.dim)
@@ -144,8 +150,10 @@ def test_guidance_moves_samples_and_unguided_does_not_use_it(setup):
     init = ball_near_right_hand(body, index, 0.06)
     cond = torch.zeros(1, sampler.model.config.condition.dim)
     w = {"contact": 1.0}
-    unguided = Refiner(sampler, body, codec, index, preset("unguided", rounds=1, weights=w))
-    guided = Refiner(sampler, body, codec, index, preset("fast", rounds=1, weights=w, rho=3.0))
+    unguided = Refiner(sampler, body, codec, index,
+                       preset("unguided", rounds=1, weights=w, contact=DISTANCE))
+    guided = Refiner(sampler, body, codec, index,
+                     preset("fast", rounds=1, weights=w, rho=3.0, contact=DISTANCE))
     a = unguided.refine(init, cond, _obs(library)).hoi
     b = guided.refine(init, cond, _obs(library)).hoi
     d_obj = float((a.object_transl - b.object_transl).norm())

@@ -176,12 +176,24 @@ def refine_cases(held: HeldOut, config: RefineConfig, prior: Prior, body: BodyMo
         rows.append(score(result.hoi, case, refiner, body, library, seed=k))
         first.append(result.contact_masks[0][0].cpu())
         last.append(result.contact_masks[-1][0].cpu())
-    out = {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+    out = _mean_rows(rows)
     out["ms_per_frame"] = float(np.median(ms))
     labels = held.examples.labels
     out["mask_first_round"] = prf(*mask_counts(torch.stack(first), labels))
     out["mask_last_round"] = prf(*mask_counts(torch.stack(last), labels))
+    out["per_interaction"] = per_interaction(rows, held.examples.interactions)
     return out
+
+
+def _mean_rows(rows: list[dict]) -> dict:
+    return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+
+
+def per_interaction(rows: list[dict], interactions: Sequence[str]) -> dict:
+    """Interaction type -> mean protocol metrics of its cases (and their count)."""
+    kinds = sorted(set(interactions))
+    return {k: {**_mean_rows([r for r, i in zip(rows, interactions) if i == k]),
+                "cases": sum(i == k for i in interactions)} for k in kinds}
 
 
 def refinement_rows(held: HeldOut, modes: Sequence[str], predictor: ContactPredictor,
@@ -204,7 +216,8 @@ def _initial_row(held: HeldOut, prior: Prior, body: BodyModel, library: ObjectLi
                       DistanceContacts(body.contact_part_ids, ContactConfig()))
     rows = [score(case.initial, case, refiner, body, library, seed=k)
             for k, case in enumerate(held.cases)]
-    return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+    return {**_mean_rows(rows),
+            "per_interaction": per_interaction(rows, held.examples.interactions)}
 
 
 def time_predictor(held: HeldOut, predictor: ContactPredictor, body: BodyModel, prior: Prior,
@@ -289,7 +302,23 @@ def markdown(result: dict) -> str:
             ms = f"{r['ms_per_frame']:.0f}" if "ms_per_frame" in r else ""
             lines.append(f"| {label} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " | "
                          + " | ".join(masks) + f" | {ms} |")
+        lines += _interaction_table(result["refinement"])
     return "\n".join(lines) + "\n"
+
+
+def _interaction_table(rows: dict) -> list[str]:
+    """Per interaction type: contact F1 / CD_object cm / penetration cm of each refinement row."""
+    labels = list(rows)
+    kinds = list(next(iter(rows.values()))["per_interaction"])
+    lines = ["", "Per interaction (contact F1 / CD_object cm / penetration cm):", "",
+             "| interaction | cases | " + " | ".join(labels) + " |",
+             "|---|---|" + "---|" * len(labels)]
+    for kind in kinds:
+        cells = [rows[label]["per_interaction"][kind] for label in labels]
+        lines.append(f"| {kind} | {cells[0]['cases']} | " + " | ".join(
+            f"{c['contact_f1']:.3f} / {c['cd_object_cm']:.2f} / {c['penetration_cm']:.2f}"
+            for c in cells) + " |")
+    return lines
 
 
 def _main(argv: Sequence[str] | None = None) -> None:

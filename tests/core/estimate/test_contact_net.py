@@ -203,7 +203,8 @@ def test_contact_estimate_takes_the_learned_probabilities(world, fresh):
     template = library.by_id(fresh.template_ids[k])
     obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
                          rotation=recon.object_rotmat[0].double().numpy(),
-                         translation=recon.object_transl[0].double().numpy(), confidence=1.0)
+                         translation=recon.object_transl[0].double().numpy(),
+                         extent=template.extent.astype(np.float64), confidence=1.0)
     J = len(body.joint_names)
     human = HumanEstimate(body_model=body.name, joint_names=tuple(body.joint_names),
                           parents=np.full(J, -1), joint_rotations=np.tile(np.eye(3), (J, 1, 1)),
