@@ -64,10 +64,10 @@ def _states(examples, prior, scale: float, seed: int):
     return [prior.codec.unpack(raw[i:i + 1], pelvis) for i in range(len(examples))]
 
 
-def _recon(world, state):
+def _recon(world, state, full_mesh: bool = False):
     body, _, prior, _ = world
     with torch.no_grad():
-        return reconstruct(body, state, prior.index)
+        return reconstruct(body, state, prior.index, full_mesh)
 
 
 # -- checkpoint ----------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(world, fresh):
 def test_contact_estimate_takes_the_learned_probabilities(world, fresh):
     body, library, prior, predictor = world
     k = int(torch.nonzero(fresh.labels.any(1))[0, 0])
-    recon = _recon(world, _states(fresh.subset(torch.tensor([k])), prior, 0.0, 0)[0])
+    recon = _recon(world, _states(fresh.subset(torch.tensor([k])), prior, 0.0, 0)[0], True)
     template = library.by_id(fresh.template_ids[k])
     obj = ObjectEstimate(class_name=template.coco_class, template_id=template.id,
                          rotation=recon.object_rotmat[0].double().numpy(),
