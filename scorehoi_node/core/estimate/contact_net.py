@@ -7,7 +7,8 @@ body, the object's class and its placement, so it knows *which* vertices a held 
 box, a stool or a kicked ball touches even when the pose is off.
 
 Inputs (`contact_inputs`, all in the body frame, see `body_frame`):
-    per contact-subset vertex (C of them): position, outward normal (one-ring of the mesh),
+    per contact-subset vertex (C of them): position, outward normal (from two neighbouring
+        contact vertices, `normal_pairs`, so guidance reconstructions of subsets suffice),
         signed distance to the placed template (its SDF grid; clamped and as 4 RBFs), offsets to
         the K nearest template keypoints, the body-part label, a learned embedding of the vertex;
     per person: the J joints, the object class (one-hot), its rotation (6D) and translation, and
