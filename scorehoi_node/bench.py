@@ -7,7 +7,8 @@ In-process, on the same frames (a seeded synthetic RGB-D bag, or `--bag`):
   markers, TF, joint states) and publishing (CDR serialization, what rclpy does in publish) as
   the node does them (decimated mesh markers serialized from numpy) and, side by side on the
   same results, the earlier way (the full mesh as geometry_msgs/Point objects serialized by
-  rclpy); wall and CPU milliseconds (CPU time is what a loaded machine does not inflate).
+  rclpy); wall and CPU milliseconds (CPU time is what a loaded machine does not inflate);
+  the pipeline (refine fast) with one torch thread and with all cores, interleaved.
 Across processes: round trips of a 640x480 RGB + depth pair between two fresh processes with
 Fast DDS's default builtin transports and with the shipped profile (config/fastdds.xml),
 interleaved; then the bag replayed through the node (`scorehoi eval --via-node` machinery,
@@ -103,9 +104,11 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
         rows.append(_measure_frame(pipeline, bf, paper=paper_done < paper_frames))
         if progress is not None:
             progress()
+    threads = _thread_comparison(pipeline, items)
     pipeline.close()
     result = _summary(rows, bag, str(pipeline.device))
     result["marker_decimation_once_ms"] = round(decimation_ms, 1)
+    result["torch_threads_fast"] = threads
     if via_node:
         result["transport_probe"] = _transport_probe()
         result["node"] = _node_bench(bag, out / "node_replay", len(rows))
@@ -152,6 +155,34 @@ def _measure_frame(pipeline: Pipeline, bf: BagFrame, paper: bool) -> dict:
             row[f"refinement_{mode}"] = st.get("refine")
     row.update(_measure_messages(fast_result, frame.frame_id, pipeline))
     return row
+
+
+def _thread_comparison(pipeline: Pipeline, items: list[BagFrame]) -> dict:
+    """The pipeline with refine `fast` on every frame with 1 torch thread and with all cores,
+    interleaved frame by frame: {threads: {wall_ms, cpu_ms, fps}} (the process's torch
+    thread count is restored)."""
+    before = torch.get_num_threads()
+    counts = sorted({1, os.cpu_count() or 1})
+    wall: dict[int, list[float]] = {n: [] for n in counts}
+    cpu: dict[int, list[float]] = {n: [] for n in counts}
+    pipeline.set_refine("fast")
+    try:
+        for bf in items:
+            frame = Frame(conv.image_to_rgb(bf.image),
+                          conv.camera_info_to_intrinsics(bf.camera_info), bf.stamp_ns,
+                          bf.image.header.frame_id,
+                          conv.depth_to_metres(bf.depth) if bf.depth is not None else None)
+            for n in counts:
+                torch.set_num_threads(n)
+                pipeline.reset()
+                t0, c0 = time.perf_counter(), time.process_time()
+                pipeline.step(frame)
+                wall[n].append(1e3 * (time.perf_counter() - t0))
+                cpu[n].append(1e3 * (time.process_time() - c0))
+    finally:
+        torch.set_num_threads(before)
+    return {str(n): {"wall_ms": _stats(wall[n]), "cpu_ms": _stats(cpu[n]),
+                     "fps": round(1e3 / float(np.mean(wall[n])), 3)} for n in counts}
 
 
 def _measure_messages(result, frame_id: str, pipeline: Pipeline) -> dict:

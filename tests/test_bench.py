@@ -26,6 +26,9 @@ def test_bench_writes_every_figure(tmp_path):
     assert stages["refinement_paper"]["mean"] > stages["refinement_fast"]["mean"]
     assert 0 < b["end_to_end_fps"] < b["end_to_end_fps_refine_none"]
     assert 100 < b["peak_rss_mb_in_process"] < 24_000
+    threads = b["torch_threads_fast"]
+    assert "1" in threads and all(t["wall_ms"]["n"] == 3 and t["cpu_ms"]["mean"] > 0
+                                  for t in threads.values())
     node = b["node"]
     assert node["frames_in"] == node["frames_out"] == 3
     assert node["latency_ms"]["median"] > 0 and node["peak_rss_mb"] > 100

@@ -33,7 +33,7 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 #: numeric parameter ranges (inclusive): what `__post_init__` checks, and what the node declares
 #: in its parameter descriptors (rqt_reconfigure sliders, `ros2 param describe`)
 PARAM_RANGES: dict[str, tuple[float, float]] = {
-    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "depth_body_offset_m": (0.0, 0.5),
+    "min_person_score": (0.0, 1.0), "max_persons": (1, 64), "torch_threads": (0, 256), "depth_body_offset_m": (0.0, 0.5),
     "track_max_age": (0, 1000), "track_min_iou": (0.0, 1.0),
     "contact_threshold_m": (0.001, 0.2), "contact_scale_m": (0.0001, 0.1),
     "contact_guidance_hinge_m": (0.0, 0.2), "contact_part_radius_m": (0.001, 1.0),
@@ -109,6 +109,10 @@ class PipelineConfig:
         ultralytics_weights: YOLO-seg weights file, or a name that downloads on first use where
             online (object_source "ultralytics").
         device: "auto" (cuda when available), "cpu" or "cuda".
+        torch_threads: torch's intra-op CPU threads for this process, set once when the
+            pipeline is built; 0 = torch's default (one per core). The stages run many small
+            tensor operations, where a second thread mostly adds synchronisation (see the
+            bench's `torch_threads_fast`).
         refine: ScoreHOI refinement of the initial estimate: "fast" (real-time schedule,
             default), "paper" (the published N = 10, tau = 50 schedule), "none", or the ablations
             "unguided" (prior without guidance) and "optimize" (guidance losses without prior).
@@ -149,6 +153,7 @@ class PipelineConfig:
     mediapipe_model_complexity: int = 1
     ultralytics_weights: str = "yolo11n-seg.pt"
     device: str = "auto"
+    torch_threads: int = 0
     refine: str = "fast"
     refine_rounds: int = 0
     refine_tau: int = 0
@@ -167,6 +172,7 @@ class PipelineConfig:
         PERSON_DETECTORS.check(self.detector, "detector")
         _choice("device", self.device, DEVICES)
         _choice("refine", self.refine, REFINE_MODES)
+        _in_range("torch_threads", self.torch_threads)
         _in_range("min_person_score", self.min_person_score)
         _in_range("max_persons", self.max_persons)
         _choice("mediapipe_model_complexity", str(self.mediapipe_model_complexity), ("0", "1"))

@@ -64,6 +64,8 @@ class Pipeline:
                  detector: PersonDetector | None = None) -> None:
         config = config or PipelineConfig()
         self.config = config
+        if config.torch_threads:  # a process-wide setting: the pipeline is the process's one
+            torch.set_num_threads(config.torch_threads)
         self.device = resolve_device(config.device)
         self.body = make_body_model("anny") if config.body_model == "anny" else None
         self.library = load_library() if config.object_source != "none" else None

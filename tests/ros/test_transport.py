@@ -56,9 +56,11 @@ def _shm_segments(pid: int) -> dict[str, int]:
 def test_node_process_runs_with_the_profile(tmp_path, monkeypatch):
     """`scorehoi node` as tests and `scorehoi eval --via-node` start it (NodeProcess), with no
     Fast DDS variable set: its participant's shared-memory segment is the profile's 16 MiB
-    (Fast DDS's default is 0.5 MiB)."""
+    (Fast DDS's default is 0.5 MiB). On a domain of its own (runs use 1-100): a participant
+    also maps the segments of the peers it discovers, which may run without the profile."""
     for name in transport.USER_TRANSPORT_ENVS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(101 + int(os.environ["ROS_DOMAIN_ID"]) % 100))
     node = NodeProcess(tmp_path / "node.log", extra=["-p", "autostart:=false"])
     try:
         deadline, segments = time.monotonic() + 180, {}

@@ -82,8 +82,9 @@ def test_depth_fit_matches_ground_truth(setup):
         cd.append(_chamfer_cm(library, f, est))
     print("depth: translation error [cm]", np.round(np.array(t_err) * 100, 1),
           "chamfer [cm]", np.round(cd, 1))
-    assert np.median(t_err) < 0.05
-    assert np.median(cd) < 5.0
+    # measured 2026-11-30: translation 0.0-0.6 cm, chamfer 0.4-1.2 cm over the 6 frames
+    assert np.median(t_err) < 0.01 and max(t_err) < 0.02  # the README's "< 1 cm"
+    assert np.median(cd) < 1.5 and max(cd) < 2.5
 
 
 def test_depth_fit_keeps_floor_objects_upright(setup):
@@ -105,7 +106,8 @@ def test_rgb_only_places_object_near_ground_truth(setup):
         assert est is not None and 0.0 <= est.confidence <= 0.5
         t_err.append(np.linalg.norm(est.translation - f.object_transl))
     print("rgb: translation error [cm]", np.round(np.array(t_err) * 100, 1))
-    assert np.median(t_err) < 0.25
+    # measured 2026-11-30: 0.5, 1.5, 4.2, 18.0, 0.6, 5.5 cm (depth along the ray is the hard part)
+    assert np.median(t_err) < 0.06 and max(t_err) < 0.30
 
 
 def test_unknown_class_chooses_template_by_size(setup):
@@ -126,9 +128,13 @@ def test_depth_fallback_to_mask_and_bad_inputs(setup):
     assert estimate_object(cam, library, class_name="cup", points=np.zeros((0, 3))) is None
     assert estimate_object(cam, library, class_name="cup", points=nan_points) is None
     assert estimate_object(cam, library, class_name="cup", mask=np.zeros_like(mask)) is None
-    # too few finite points with a mask: the RGB path answers
-    assert estimate_object(cam, library, class_name="cup", points=nan_points,
-                           mask=mask) is not None
+    # too few finite points with a mask: the RGB path answers (its confidence is at most 0.5)
+    # with the object in front of the camera on the mask
+    est = estimate_object(cam, library, class_name="cup", points=nan_points, mask=mask)
+    assert est is not None and est.confidence <= 0.5 and est.translation[2] > 0
+    u, v, w = cam.K @ est.translation
+    ys, xs = np.nonzero(mask)
+    assert xs.min() - 5 <= u / w <= xs.max() + 5 and ys.min() - 5 <= v / w <= ys.max() + 5
     with pytest.raises(ValueError, match="needs points"):
         estimate_object(cam, library, class_name="cup")
     with pytest.raises(ValueError, match=r"shape \(N, 3\)"):

@@ -11,10 +11,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from scorehoi_node.core.bodies import make_body_model
-from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.synth.camera import CameraSampler
-from scorehoi_node.core.synth.frames import (OBJECT_ID, PERSON_ID, SynthContext, render_frame,
+from scorehoi_node.core.synth.frames import (OBJECT_ID, PERSON_ID, render_frame,
                                              sample_view, synth_frames)
 from scorehoi_node.core.synth.render import Renderer
 from scorehoi_node.core.synth.scene import CONTACT_GT_M, HOIScene
@@ -53,16 +51,6 @@ def fixture_sequences(body, library):
         yaw0 = rng.uniform(-np.pi, np.pi)
         return [make_scene(body, library, yaw0 + 0.1 * i) for i in range(n)]
     return draw
-
-
-@pytest.fixture(scope="module")
-def body():
-    return make_body_model("anny")
-
-
-@pytest.fixture(scope="module")
-def context(body):
-    return SynthContext.from_body(body, load_library())
 
 
 @pytest.fixture(scope="module")

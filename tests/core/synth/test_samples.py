@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from scorehoi_node.core.bodies import make_body_model
 from scorehoi_node.core.data.shards import concat_shards, iter_shards, read_shard
-from scorehoi_node.core.objects import load_library
 from scorehoi_node.core.synth.camera import CameraSampler
-from scorehoi_node.core.synth.frames import SynthContext, synth_frames
+from scorehoi_node.core.synth.frames import synth_frames
 from scorehoi_node.core.synth.generator import SceneGenerator
 from scorehoi_node.core.synth.samples import (SynthSample, samples_to_shard, synth_samples,
                                               write_sample_shards)
@@ -25,16 +23,6 @@ from scorehoi_node.core.synth.samples import (SynthSample, samples_to_shard, syn
 SAMPLER = CameraSampler(width=320, height=240)
 GT_FIELDS = ("human_joints", "root_rotmat", "root_transl", "object_rotmat", "object_transl",
              "floor_plane", "body_pose_rotmat", "shape", "contact_labels")
-
-
-@pytest.fixture(scope="module")
-def body():
-    return make_body_model("anny")
-
-
-@pytest.fixture(scope="module")
-def context(body):
-    return SynthContext.from_body(body, load_library())
 
 
 @pytest.fixture(scope="module")
