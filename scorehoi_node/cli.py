@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from scorehoi_node.core.config import DEVICES, REFINE_MODES, PipelineConfig
+from scorehoi_node.core.config import (CONTACT_PREDICTORS, DEVICES, REFINE_MODES, ContactConfig,
+                                      PipelineConfig)
 from scorehoi_node.startup import log_path, quiet_startup
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -224,6 +225,9 @@ def ablate(ctx: typer.Context,
                [], "--set", help="KEY=VALUE for the guided rows (guided, paper, fast), e.g. "
                "rho=2, guidance_norm=none, weights.penetration=1; repeatable"),
            threads: int = typer.Option(0, "--threads", min=0),
+           contact_predictor: str = typer.Option(
+               ContactConfig().predictor, "--contact-predictor",
+               help=f"contact rule of every row's rounds: {' | '.join(CONTACT_PREDICTORS)}"),
            verbose: Verbose = False) -> None:
     """Refinement ablation with controlled initial estimates (see core/ablation.py)."""
     _run("ablate", locals())

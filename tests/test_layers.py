@@ -20,8 +20,9 @@ ALLOWED: dict[str, set[str]] = {
     "core.registry": set(),
     "core.rotations": set(),
     "core.safe_pickle": set(),
-    # the one writer / reader of shipped weights (safetensors + metadata)
-    "core.weights_io": set(),
+    # the one writer / reader of shipped weights (safetensors + metadata): denoiser, contact
+    # net, object recogniser
+    "core.checkpoints": set(),
     "core.config": {"core.registry"},
     "core.keypoints": {"core.types"},
     "core.geometry": {"core.types"},
@@ -41,13 +42,15 @@ ALLOWED: dict[str, set[str]] = {
                     "core.objects", "core.types"},
     # estimates build on detections: object candidates split depth into clusters
     # (detect.rgbd_objects) before the recogniser identifies them
-    "core.estimate": {"core.bodies", "core.config", "core.detect", "core.floor",
+    "core.estimate": {"core.bodies", "core.checkpoints", "core.config", "core.detect",
+                      "core.floor",
                       "core.geometry", "core.keypoints", "core.objects", "core.rotations",
-                      "core.types", "core.weights_io"},
-    "core.diffusion": {"core.bodies", "core.config", "core.data", "core.objects",
-                       "core.registry", "core.rotations", "core.types", "core.weights_io"},
-    "core.refine": {"core.bodies", "core.config", "core.diffusion", "core.objects",
-                    "core.types"},
+                      "core.types"},
+    "core.diffusion": {"core.bodies", "core.checkpoints", "core.config", "core.data",
+                       "core.objects", "core.registry", "core.rotations", "core.types"},
+    # every round re-predicts contacts: the learned predictor lives in core.estimate
+    "core.refine": {"core.bodies", "core.checkpoints", "core.config", "core.diffusion",
+                    "core.estimate", "core.objects", "core.types"},
     # the data engine makes ground truth from models and assets, never from estimates; the
     # recogniser's training inputs (synth.recogniser_data) go through the same candidate search
     # and evidence code as inference (estimate.object_candidates / object_evidence), so that it
@@ -58,13 +61,19 @@ ALLOWED: dict[str, set[str]] = {
                    "core.keypoints", "core.metrics", "core.objects", "core.rotations",
                    "core.types"},
     # the pipeline's stages and their wiring
-    "core.stages": {"core.bodies", "core.config", "core.detect", "core.diffusion",
+    "core.stages": {"core.bodies", "core.checkpoints", "core.config", "core.detect",
+                    "core.diffusion",
                     "core.estimate", "core.floor", "core.geometry", "core.keypoints", "core.objects",
                     "core.refine", "core.registry", "core.rotations", "core.types"},
     "core.pipeline": {"core.bodies", "core.config", "core.objects", "core.stages", "core.types"},
     "core.ablation": {"core.bodies", "core.data", "core.diffusion", "core.metrics",
                       "core.objects", "core.refine", "core.registry", "core.types"},
     "core.viz": {"core.types"},
+    # offline tools of the contact predictor: data from the engine, training, and evaluation
+    # against the distance rules inside the refinement (the ablation's cases and scores)
+    "core.contact_training": {"core.ablation", "core.bodies", "core.checkpoints", "core.config",
+                              "core.data", "core.diffusion", "core.estimate", "core.metrics",
+                              "core.objects", "core.refine", "core.synth", "core.types"},
 }
 #: outside the core: the ROS adapter over the core, bags over both, commands over everything
 OUTER = {

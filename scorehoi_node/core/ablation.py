@@ -160,7 +160,7 @@ GUIDED_MODES = ("guided", "paper", "fast")
 def parse_overrides(items: list[str]) -> dict:
     """["rho=2", "weights.penetration=1", "contact.part_radius_m=0.08", "guidance_norm=none"]
     -> `RefineConfig` overrides (values typed like the field's default; `weights.<term>` sets
-    one guidance weight, `contact.<field>` one contact distance)."""
+    one guidance weight, `contact.<field>` one contact setting, e.g. contact.predictor=distance)."""
     defaults = RefineConfig()
     out: dict = {}
     for item in items:
@@ -174,11 +174,12 @@ def parse_overrides(items: list[str]) -> dict:
             out.setdefault("weights", {})[name] = float(value)
             continue
         if group == "contact" and hasattr(defaults.contact, name):
-            out.setdefault("contact", {})[name] = float(value)
+            kind = type(getattr(defaults.contact, name))
+            out.setdefault("contact", {})[name] = kind(value)
             continue
         if group or key in ("mode", "weights", "contact") or not hasattr(defaults, key):
             raise ValueError(f"cannot override {key!r}; fields: rounds, tau, stride, rho, "
-                             "guidance_norm, contact.<distance>, weights.<term>")
+                             "guidance_norm, contact.<field>, weights.<term>")
         kind = type(getattr(defaults, key))
         try:
             out[key] = kind(value)
@@ -196,9 +197,11 @@ def _with(config: RefineConfig, overrides: dict) -> RefineConfig:
     return replace(config, **overrides)
 
 
-def ablation_configs(overrides: dict | None = None) -> dict[str, RefineConfig]:
+def ablation_configs(overrides: dict | None = None, contact_predictor: str | None = None
+                     ) -> dict[str, RefineConfig]:
     """Mode -> configuration of every row but "optimize"; `overrides` (`parse_overrides`)
-    apply to the guided rows (guided, paper, fast), not to the raw-gradient references."""
+    apply to the guided rows (guided, paper, fast), not to the raw-gradient references;
+    `contact_predictor` ("learned" / "distance"; None: the default) to every row."""
     configs = {"none": preset("none"), "unguided": preset("unguided"),
                "guided": replace(preset("fast"), rounds=1), "paper": preset("paper"),
                "fast": preset("fast")}
@@ -206,20 +209,28 @@ def ablation_configs(overrides: dict | None = None) -> dict[str, RefineConfig]:
         configs[mode] = _with(configs[mode], overrides or {})
     for mode in ("paper", "fast"):
         configs[f"{mode}_raw"] = _with(preset(mode), RAW_GRADIENT)
-    return configs
+    return {mode: _with_predictor(c, contact_predictor) for mode, c in configs.items()}
+
+
+def _with_predictor(config: RefineConfig, contact_predictor: str | None) -> RefineConfig:
+    if contact_predictor is None:
+        return config
+    return replace(config, contact=replace(config.contact, predictor=contact_predictor))
 
 
 def run_ablation(cases: list[AblationCase], prior: Prior, body: BodyModel,
                  library: ObjectLibrary, modes: tuple[str, ...] = ABLATION_MODES,
-                 overrides: dict | None = None, progress=None) -> dict[str, dict]:
+                 overrides: dict | None = None, progress=None,
+                 contact_predictor: str | None = None) -> dict[str, dict]:
     """Mean metrics and ms per case of each of `modes` (in table order); "optimize" needs
-    "fast" (its time budget per round is what "fast" took)."""
+    "fast" (its time budget per round is what "fast" took). `contact_predictor`: the contact
+    rule of every row's rounds (None: `ContactConfig`'s default, the learned predictor)."""
     unknown = set(modes) - set(ABLATION_MODES)
     if unknown:
         raise ValueError(f"unknown ablation modes {sorted(unknown)}; modes: {ABLATION_MODES}")
     if "optimize" in modes and "fast" not in modes:
         raise ValueError("the 'optimize' row needs the 'fast' row (equal time)")
-    configs = ablation_configs(overrides)
+    configs = ablation_configs(overrides, contact_predictor)
     results: dict[str, dict] = {}
     for label, mode in ABLATION_ROWS:
         if mode in modes and mode != "optimize":
@@ -230,8 +241,9 @@ def run_ablation(cases: list[AblationCase], prior: Prior, body: BodyModel,
         budget = results["fast"]["ms_per_frame"] / configs["fast"].rounds
         if progress is not None:
             progress(f"optimization only, {budget:.0f} ms per round")
-        results["optimize"] = run_mode(cases, preset("optimize", optimize_budget_ms=budget),
-                                       prior, body, library)
+        optimize = _with_predictor(preset("optimize", optimize_budget_ms=budget),
+                                   contact_predictor)
+        results["optimize"] = run_mode(cases, optimize, prior, body, library)
     return {mode: results[mode] for mode in ABLATION_MODES if mode in results}
 
 

@@ -22,6 +22,9 @@ DEVICES = ("auto", "cpu", "cuda")
 #: person proposal methods of the "topdown" detector (`core/detect/topdown.py`), in the order
 #: their proposals are verified
 PROPOSAL_METHODS = ("tracks", "yolo", "depth", "segmentation", "face", "tiles")
+#: where contact sets come from: the learned predictor (`core/estimate/contact_net.py`) or the
+#: distance rules (`core/estimate/contacts.py` initial, `core/refine.py` per round)
+CONTACT_PREDICTORS = ("learned", "distance")
 QOS_RELIABILITY = ("reliable", "best_effort")
 
 
@@ -74,16 +77,27 @@ class ContactConfig:
     within 5 cm of the object (`core/metrics.py` CONTACT_THRESHOLD_M).
 
     Attributes:
-        threshold_m: published contacts: a contact-subset vertex's contact probability is 0.5 at
-            this signed distance to the object [m] (`stages/contacts.py`).
+        predictor: where contact sets come from, for the published contacts and every refinement
+            round: "learned" (default; the contact network, `core/estimate/contact_net.py`,
+            re-run on each round's pose) or "distance" (the distance rules below). When the
+            learned weights cannot be loaded the pipeline says so in one line and uses
+            "distance".
+        checkpoint: the learned predictor's safetensors file; empty = the one shipped in the
+            package (scorehoi_node/core/estimate/weights/contact_net.safetensors).
+        threshold_m: distance rule, published contacts: a contact-subset vertex's contact
+            probability is 0.5 at this signed distance to the object [m] (`stages/contacts.py`).
         scale_m: width of that probability's sigmoid [m]: p = sigmoid((threshold_m - d) / scale_m).
         guidance_hinge_m: refinement: the contact guidance pulls each predicted contact vertex to
             within this distance of the object surface [m] (`diffusion/guidance/contact.py`).
-        part_radius_m: refinement rounds: a body part is predicted in contact when its closest
-            contact-subset vertex lies within this distance of the object [m] (`core/refine.py`).
-        band_m: refinement rounds: that part's vertices within this distance of its closest one
-            are the contact vertices the guidance pulls [m].
+        part_radius_m: distance rule, refinement rounds: a body part is predicted in contact when
+            its closest contact-subset vertex lies within this distance of the object [m]
+            (`core/refine.py`).
+        band_m: distance rule, refinement rounds: that part's vertices within this distance of
+            its closest one are the contact vertices the guidance pulls [m].
     """
+
+    predictor: str = "learned"
+    checkpoint: str = ""
 
     threshold_m: float = 0.03
     scale_m: float = 0.005
@@ -92,8 +106,10 @@ class ContactConfig:
     band_m: float = 0.03
 
     def __post_init__(self) -> None:
+        _choice("contact_predictor", self.predictor, CONTACT_PREDICTORS)
         for f in dataclasses.fields(self):
-            _in_range(f"contact_{f.name}", getattr(self, f.name))
+            if f.name not in ("predictor", "checkpoint"):
+                _in_range(f"contact_{f.name}", getattr(self, f.name))
 
 
 @dataclass(frozen=True)
@@ -174,7 +190,8 @@ class PipelineConfig:
         object_recogniser: safetensors weights of the object recogniser; empty = the ones
             shipped in the package (scorehoi_node/core/estimate/weights/). Missing or corrupt
             weights: one log line, and the rule path (every template x yaw by ICP) runs.
-        contact: contact distances by role (`ContactConfig`; parameters `contact_*`).
+        contact: contact predictor and distances by role (`ContactConfig`; parameters
+            `contact_*`).
         assign: which person each object goes to (`AssignmentConfig`; parameters `assign_*`).
         min_object_confidence: a depth cluster the recogniser gives a lower probability of
             being an object (1 - P(clutter)) is no object.

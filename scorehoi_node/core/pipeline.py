@@ -78,9 +78,12 @@ class Pipeline:
         if self.library is not None:
             self.objects = ObjectStage(config, self.library, device=str(self.device))
         if self.library is not None and self.body is not None:
-            self.contacts = ContactStage(self.body, self.library, config.contact)
-            self.refinement = RefineStage(config, self.body, self.library, self.device)
+            self.contacts = ContactStage(self.body, self.library, config.contact, self.device)
+            self.refinement = RefineStage(config, self.body, self.library, self.device,
+                                          self.contacts.predictor)
         self.notes: list[str] = list(self.objects.notes) if self.objects is not None else []
+        if self.contacts is not None:
+            self.notes += self.contacts.notes
         if self.device.type == "cuda":
             self.notes.append(f"device {self.device}: ScoreHOI refinement (prior, body model, "
                               "guidance) and the ultralytics detector run there; the keypoint "
@@ -98,20 +101,23 @@ class Pipeline:
     def reconfigure(self, new: PipelineConfig) -> None:
         """Take `new`, which may differ from the current configuration in `RUNTIME_SETTINGS`
         only (ValueError otherwise; CheckpointError from a refinement mode that cannot load its
-        prior; nothing changes on an error)."""
+        prior or a contact predictor whose weights cannot be loaded; nothing changes on an
+        error)."""
         other = [f.name for f in dataclasses.fields(new)
                  if getattr(new, f.name) != getattr(self.config, f.name)
                  and f.name not in self.RUNTIME_SETTINGS]
         if other:
             raise ValueError(f"{', '.join(sorted(other))} cannot change at run time; "
                              "reconfigure the node (deactivate, cleanup, configure)")
+        predictor = (self.contacts.predictor_for(new.contact) if self.contacts is not None
+                     else None)
         if self.refinement is not None:
-            self.refinement.update(new)  # may raise: then nothing has changed
+            self.refinement.update(new, predictor)  # may raise: then nothing has changed
         for stage in (self.persons, self.tracking, self.humans, self.objects):
             if stage is not None:
                 stage.update(new)
         if self.contacts is not None:
-            self.contacts.config = new.contact
+            self.contacts.update(new.contact, predictor)
         self.config = new
 
     def set_refine(self, mode: str) -> None:
@@ -159,11 +165,17 @@ class Pipeline:
             detected = [ObjectDetection(c.class_name or "unknown", c.box, c.score, c.mask)
                         for c in frame_objects.candidates if c.person is None]
         by_person = {f.person: f for f in found}
+        pairs = [(person.human, by_person[i].estimate if i in by_person else None)
+                 for i, person in enumerate(people)]
+        with clock("contacts"):  # every person at once: one predictor call per template
+            initial = (self.contacts.batch(pairs) if self.contacts is not None
+                       else [([], 0.0)] * len(pairs))
         floor = None
         if self.refinement is not None and self.refinement.refiner is not None and found:
             with clock("refine"):
                 floor = self.refinement.floor(frame, people, found)
-        interactions = [self._interaction(frame, i, person, by_person.get(i), floor, clock)
+        interactions = [self._interaction(frame, person, by_person.get(i), initial[i], floor,
+                                          clock)
                         for i, person in enumerate(people)]
         keyframe = [f for f in found if f.keyframe and people[f.person].human.vertices is not None]
         if keyframe and self.keyframe_worker is not None:
@@ -175,12 +187,13 @@ class Pipeline:
                                                  detections.detector),
                            stage_ms=clock.ms)
 
-    def _interaction(self, frame: Frame, index: int, person: Person, found: FoundObject | None,
-                     floor: np.ndarray | None, clock: "_StageClock") -> Interaction:
-        """Contacts of one person with their object, refined when a refiner is set."""
+    def _interaction(self, frame: Frame, person: Person, found: FoundObject | None,
+                     initial: tuple[list, float], floor: np.ndarray | None,
+                     clock: "_StageClock") -> Interaction:
+        """One person with their object and `initial` (contacts, penetration) of that pair,
+        refined (contacts again from the refined pair) when a refiner is set."""
         human, obj = person.human, (found.estimate if found is not None else None)
-        with clock("contacts"):
-            contacts, penetration = self._contacts(human, obj)
+        contacts, penetration = initial
         refinement = "none"
         refiner = self.refinement.refiner if self.refinement is not None else None
         if refiner is not None and found is not None and human.vertices is not None:

@@ -4,10 +4,13 @@ One round: predict the contact set from the current reconstruction -> DDIM-inver
 noise level tau -> guided DDIM back to 0. The contact set is recomputed from the new
 reconstruction at the start of every round (the released code never refreshed it).
 
-Contact prediction: for every labelled body part of the contact subset, its vertices' signed
+Contact prediction (`ContactConfig.predictor`): "learned" (default) runs the contact network
+(`estimate/contact_net.py` `ContactPredictor`) on the round's reconstruction; "distance" is the
+rule `predict_contacts`: for every labelled body part of the contact subset, its vertices' signed
 distances to the object; a part whose closest vertex lies within `ContactConfig.part_radius_m` is
 in contact, and its vertices within `ContactConfig.band_m` of that closest distance are the
-contact vertices the contact term pulls to within `ContactConfig.guidance_hinge_m` of the surface.
+contact vertices. The contact term pulls them to within `ContactConfig.guidance_hinge_m` of the
+surface.
 
 Modes (`REFINE_PRESETS`): "paper" is the published schedule (N = 10 rounds, tau = 50, steps of
 5), "fast" the real-time one, "unguided" the prior alone (rho = 0), "optimize" Adam on the same
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -30,6 +34,7 @@ from scorehoi_node.core.diffusion.sampler import GUIDANCE_NORMS
 from scorehoi_node.core.diffusion.schedule import PartialChain
 from scorehoi_node.core.diffusion.state import (BodyIndex, CameraFrameHOI, StateCodec,
                                                 reconstruct)
+from scorehoi_node.core.estimate.contact_net import ContactPredictor
 from scorehoi_node.core.objects.template import ObjectTemplate
 
 
@@ -133,6 +138,59 @@ def predict_contacts(recon: Reconstruction, template: ObjectTemplate,
         return mask
 
 
+class ContactRule(Protocol):
+    """What a refinement round asks for: the (B, C) bool contact set of the contact subset of
+    a reconstruction batch placed with `template` (device of the reconstruction)."""
+
+    def predict_contacts(self, recon: Reconstruction, template: ObjectTemplate) -> torch.Tensor:
+        ...
+
+
+class DistanceContacts:
+    """The distance rule as a `ContactRule` (`predict_contacts`, module docstring)."""
+
+    def __init__(self, part_ids: torch.Tensor, contact: ContactConfig) -> None:
+        self.part_ids = part_ids
+        self.radius_m, self.band_m = contact.part_radius_m, contact.band_m
+
+    def predict_contacts(self, recon: Reconstruction, template: ObjectTemplate) -> torch.Tensor:
+        return predict_contacts(recon, template, self.part_ids, self.radius_m, self.band_m)
+
+
+def load_contact_predictor(contact: ContactConfig, body: BodyModel,
+                           device: torch.device | str | None = None) -> ContactPredictor | None:
+    """The learned predictor `contact` asks for (its checkpoint, default the shipped one) on
+    `device` (default: the body model's), or None for the distance rule.
+
+    Raises:
+        CheckpointError: (one line) the weights are missing, corrupt or of another body model.
+    """
+    if contact.predictor != "learned":
+        return None
+    return ContactPredictor.load(body, contact.checkpoint or None,
+                                 device=body.device if device is None else device)
+
+
+class LearnedContacts:
+    """The learned predictor as a `ContactRule`, with the distance rule for objects it was not
+    trained on (oriented boxes of classes without a template)."""
+
+    def __init__(self, predictor: ContactPredictor, distance: DistanceContacts) -> None:
+        self.predictor, self.distance = predictor, distance
+
+    def predict_contacts(self, recon: Reconstruction, template: ObjectTemplate) -> torch.Tensor:
+        rule = self.predictor if self.predictor.knows(template) else self.distance
+        return rule.predict_contacts(recon, template)
+
+
+def contact_rule(contact: ContactConfig, body: BodyModel,
+                 predictor: ContactPredictor | None = None) -> ContactRule:
+    """`predictor` when given (the distance rule for templates it does not know), else the
+    distance rule with `contact`'s distances."""
+    distance = DistanceContacts(body.contact_part_ids, contact)
+    return distance if predictor is None else LearnedContacts(predictor, distance)
+
+
 @dataclass
 class RefineResult:
     """Refined states and what happened.
@@ -159,17 +217,25 @@ class Refiner:
         body: the body model.
         codec, index: state codec and body index sets.
         config: mode and schedule.
+        contacts: the contact rule of the rounds; default: `config.contact`'s (the learned
+            predictor loaded from its checkpoint, or the distance rule).
+
+    Raises:
+        CheckpointError: the default learned predictor's weights cannot be loaded.
     """
 
     def __init__(self, sampler, body: BodyModel, codec: StateCodec, index: BodyIndex,
-                 config: RefineConfig):
+                 config: RefineConfig, contacts: ContactRule | None = None):
         if config.mode not in ("none", "optimize") and sampler is None:
             raise ValueError(f"refine mode {config.mode!r} needs a trained denoiser")
         self.sampler, self.body, self.codec, self.index = sampler, body, codec, index
         self.config = config
         self.terms = make_terms(config.weights,
                                 {"contact": {"threshold_m": config.contact.guidance_hinge_m}})
-        self.part_ids = body.contact_part_ids
+        if contacts is None and config.mode != "none":
+            contacts = contact_rule(config.contact, body,
+                                    load_contact_predictor(config.contact, body))
+        self.contacts = contacts
 
     def reconstruct(self, hoi: CameraFrameHOI, full_mesh: bool = False) -> Reconstruction:
         """The reconstruction of `hoi`: the vertices the guidance reads, or the whole mesh."""
@@ -190,8 +256,7 @@ class Refiner:
         for _ in range(cfg.rounds):
             with torch.no_grad():
                 recon = self.reconstruct(self.codec.decode(x, pelvis))
-            mask = predict_contacts(recon, obs.template, self.part_ids,
-                                    cfg.contact.part_radius_m, cfg.contact.band_m)
+            mask = self.contacts.predict_contacts(recon, obs.template)
             masks.append(mask)
             round_obs = replace(obs, contact_mask=mask)
             if cfg.mode == "optimize":

@@ -145,8 +145,9 @@ class ScoreHOINode(LifecycleNode):
         except Exception as e:  # model files missing/corrupt: one actionable line, stay alive
             self.get_logger().error(f"cannot build the pipeline: {e}")
             return TransitionCallbackReturn.FAILURE
-        for note in self.pipeline.notes:
-            self.get_logger().warning(note)
+        for note in self.pipeline.notes:  # "error: ..." notes: a fallback replaced a setting
+            log = self.get_logger()
+            (log.error if note.startswith("error:") else log.warning)(note)
         self._recoveries_seen = 0
         self._pubs = {
             "interactions": self.create_publisher(

@@ -30,8 +30,9 @@ def test_defaults_are_valid_and_flat_roundtrip():
 
 def test_flat_names_of_nested_fields():
     names = flat_names(PipelineConfig(), ("contact", "refine"))
-    assert names == {"refine", "contact_threshold_m", "contact_scale_m",
-                     "contact_guidance_hinge_m", "contact_part_radius_m", "contact_band_m"}
+    assert names == {"refine", "contact_predictor", "contact_checkpoint", "contact_threshold_m",
+                     "contact_scale_m", "contact_guidance_hinge_m", "contact_part_radius_m",
+                     "contact_band_m"}
 
 
 @pytest.mark.parametrize("name,value,match", [
@@ -49,6 +50,7 @@ def test_flat_names_of_nested_fields():
     ("object_source", "lidar", "object_source='lidar' is not one of rgbd, ultralytics"),
     ("contact_threshold_m", 0.5, r"contact_threshold_m=0.5 must be within"),
     ("assign_touch_m", 0.0, r"assign_touch_m=0.0 must be within"),
+    ("contact_predictor", "oracle", "contact_predictor='oracle' is not one of learned, distance"),
     ("refine_rounds", -1, "refine_rounds"),
 ])
 def test_bad_values_raise_clear_errors(name, value, match):

@@ -7,13 +7,15 @@ import pytest
 import torch
 
 from scorehoi_node.core.bodies import make_body_model
+from scorehoi_node.core.config import ContactConfig
 from scorehoi_node.core.diffusion.denoiser import Denoiser, DenoiserConfig
 from scorehoi_node.core.diffusion.guidance.base import Observation
 from scorehoi_node.core.diffusion.model import body_index
 from scorehoi_node.core.diffusion.sampler import GuidedSampler, normalise_blocks
 from scorehoi_node.core.diffusion.state import CameraFrameHOI, StateCodec
 from scorehoi_node.core.objects import load_library
-from scorehoi_node.core.refine import (REFINE_PRESETS, Refiner, predict_contacts, preset)
+from scorehoi_node.core.refine import (REFINE_PRESETS, Refiner, contact_rule,
+                                       load_contact_predictor, predict_contacts, preset)
 
 BODY_TO_CAM = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
 K = torch.tensor([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
@@ -93,6 +95,29 @@ def test_predict_contacts_marks_the_touching_part_only(setup):
     assert not predict_contacts(far, ball, body.contact_part_ids, 0.1, 0.03).any()
 
 
+def test_learned_rule_takes_the_distance_rule_for_objects_it_was_not_trained_on(setup):
+    """An oriented box of a class without a template (a couch): the contact network has no
+    one-hot for it, so the rounds' rule answers with the distance rule for that object."""
+    body, library, index = setup
+    from scorehoi_node.core.diffusion.state import reconstruct
+    from scorehoi_node.core.objects.box import BOX_TEMPLATE_ID
+
+    predictor = load_contact_predictor(ContactConfig(), body)
+    rule = contact_rule(ContactConfig(), body, predictor)
+    box = library.template_for(BOX_TEMPLATE_ID, (0.22, 0.22, 0.22), "couch")
+    assert predictor.knows(library.by_id("ball")) and not predictor.knows(box)
+    near = reconstruct(body, ball_near_right_hand(body, index, 0.03), index)
+    with pytest.raises(ValueError, match="contact net knows templates"):
+        predictor.predict_contacts(near, box)
+    distance = predict_contacts(near, box, body.contact_part_ids, 0.1, 0.03)
+    assert distance.any() and torch.equal(rule.predict_contacts(near, box), distance)
+
+
+#: the distance rule of the rounds: these tests place a ball by hand next to a rest-pose body,
+#: which the rule handles by construction (the learned predictor: tests/core/estimate)
+DISTANCE = ContactConfig(predictor="distance")
+
+
 def tiny_prior(body, index, seed: int = 0):
     torch.manual_seed(seed)
     layout = body.state_layout
@@ -114,8 +139,8 @@ def test_rounds_refresh_the_contact_set_and_close_the_gap(setup, mode):
     body, library, index = setup
     sampler, codec = tiny_prior(body, index)
     weights = {"contact": 1.0, "penetration": 1.0}
-    cfg = preset(mode, rounds=2, weights=weights, rho=1.0,
-                 optimize_steps=15, optimize_lr=0.05)
+    cfg = preset(mode, rounds=2, weights=weights, rho=1.0, optimize_steps=15,
+                 optimize_lr=0.05, contact=DISTANCE)
     refiner = Refiner(sampler if mode != "optimize" else None, body, codec, index, cfg)
     init = ball_near_right_hand(body, index, 0.06)
     cond = torch.zeros(1, sampler.model.config.condition.dim)
@@ -144,8 +169,10 @@ def test_guidance_moves_samples_and_unguided_does_not_use_it(setup):
     init = ball_near_right_hand(body, index, 0.06)
     cond = torch.zeros(1, sampler.model.config.condition.dim)
     w = {"contact": 1.0}
-    unguided = Refiner(sampler, body, codec, index, preset("unguided", rounds=1, weights=w))
-    guided = Refiner(sampler, body, codec, index, preset("fast", rounds=1, weights=w, rho=3.0))
+    unguided = Refiner(sampler, body, codec, index,
+                       preset("unguided", rounds=1, weights=w, contact=DISTANCE))
+    guided = Refiner(sampler, body, codec, index,
+                     preset("fast", rounds=1, weights=w, rho=3.0, contact=DISTANCE))
     a = unguided.refine(init, cond, _obs(library)).hoi
     b = guided.refine(init, cond, _obs(library)).hoi
     d_obj = float((a.object_transl - b.object_transl).norm())

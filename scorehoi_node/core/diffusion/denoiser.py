@@ -8,23 +8,18 @@ that show ours changes the output and lowers the denoising error).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
+# CheckpointError is re-exported: callers of the denoiser import it from here
+from scorehoi_node.core.checkpoints import CheckpointError, Checkpointed  # noqa: F401
 from scorehoi_node.core.diffusion.condition import ConditionSpec
-from scorehoi_node.core.weights_io import load_state, read_weights, save_weights
 
 CHECKPOINT_FORMAT = "scorehoi.denoiser"
 CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used (missing, corrupt, or of another model)."""
 
 
 @dataclass(frozen=True)
@@ -70,12 +65,15 @@ class FiLMBlock(nn.Module):
         return h + self.fc2(nn.functional.silu(self.fc1(nn.functional.silu(y))))
 
 
-class Denoiser(nn.Module):
+class Denoiser(Checkpointed, nn.Module):
     """Predicts the noise eps in x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) eps.
 
     Buffers `state_mean` / `state_std` hold the raw-state statistics of the training set (the
     `StateCodec` normalisation), so a checkpoint carries everything needed to use it.
     """
+
+    checkpoint_format, checkpoint_version = CHECKPOINT_FORMAT, CHECKPOINT_VERSION
+    checkpoint_name, config_class = "denoiser", DenoiserConfig
 
     def __init__(self, config: DenoiserConfig):
         super().__init__()
@@ -106,29 +104,3 @@ class Denoiser(nn.Module):
     @property
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-    # -- checkpoints -------------------------------------------------------------------------------
-    def save(self, path: str | Path, extra: dict | None = None) -> Path:
-        """Write a safetensors checkpoint (weights + buffers; config and `extra` as metadata)."""
-        return save_weights(path, self, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, self.config, extra)
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Denoiser":
-        """Read a checkpoint written by `save`; `CheckpointError` with the reason otherwise."""
-        meta, tensors = read_weights(path, CheckpointError, "denoiser checkpoint")
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path} is not a ScoreHOI denoiser checkpoint "
-                                  f"(format {meta.get('format')!r})")
-        if meta.get("version") != str(CHECKPOINT_VERSION):
-            raise CheckpointError(f"{path}: checkpoint version {meta.get('version')} is not "
-                                  f"supported (expected {CHECKPOINT_VERSION})")
-        try:
-            raw = json.loads(meta["config"])
-            raw["template_ids"] = tuple(raw["template_ids"])
-            config = DenoiserConfig(**raw)
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: unreadable model config ({e})") from None
-        model = cls(config)
-        load_state(model, tensors, path, CheckpointError)
-        model.extra = json.loads(meta.get("extra", "{}"))
-        return model.to(device).eval()

@@ -7,6 +7,10 @@ Those with p >= 0.5 become `Contact`s (nearest surface point and its outward fac
 The penetration depth is the deepest ANY body vertex lies inside the object (vertices outside
 the template's bounding box are skipped: they cannot be inside).
 
+`estimate_contacts(..., probabilities=p)` takes the probabilities from elsewhere instead (the
+learned predictor: `contact_net.learned_contact_estimates`); contacts and penetration are built
+the same way.
+
 Exact mesh distances rather than the template's SDF grid: the grid's trilinear interpolation
 is off by up to about half a cell near edges (cells are 3-22 mm), which matters at a 2-3 cm
 threshold, and the exact query is as fast for the ~400 subset vertices (see the tests).
@@ -62,7 +66,8 @@ def penetration_depth(template: ObjectTemplate, rotation: np.ndarray, translatio
 def estimate_contacts(human_vertices: np.ndarray, contact_vertex_ids: np.ndarray,
                       contact_part_ids: np.ndarray, part_names: tuple[str, ...] | list[str],
                       obj: ObjectEstimate, template: ObjectTemplate,
-                      config: ContactConfig = ContactConfig()) -> ContactEstimate:
+                      config: ContactConfig = ContactConfig(),
+                      probabilities: np.ndarray | None = None) -> ContactEstimate:
     """Contacts between a body mesh and a placed object (see the module docstring).
 
     Args:
@@ -73,13 +78,16 @@ def estimate_contacts(human_vertices: np.ndarray, contact_vertex_ids: np.ndarray
         obj: the object's pose (camera frame); `obj.template_id` must be `template.id`.
         template: the object's template.
         config: contact distances (`threshold_m` and the sigmoid width `scale_m` are used).
+        probabilities: (C,) contact probabilities of the subset from elsewhere (the learned
+            predictor, `contact_net.ContactPredictor.vertex_probabilities`) used instead of the
+            distance sigmoid; None: from the distances.
 
     Returns:
         `ContactEstimate(contacts, probabilities (C,), penetration_depth [m])`.
 
     Raises:
-        ValueError: mismatched shapes, indices out of range, non-finite vertices or pose, or an
-            estimate of another template.
+        ValueError: mismatched shapes (probabilities included), indices out of range,
+            non-finite vertices or pose, or an estimate of another template.
     """
     verts = np.asarray(human_vertices, np.float64)
     ids = np.asarray(contact_vertex_ids, np.int64).reshape(-1)
@@ -103,7 +111,13 @@ def estimate_contacts(human_vertices: np.ndarray, contact_vertex_ids: np.ndarray
     subset = verts[ids]
     local = (subset - t) @ R
     d = signed_distance(template, np.eye(3), np.zeros(3), local)
-    prob = 1.0 / (1.0 + np.exp(-(config.threshold_m - d) / config.scale_m))
+    if probabilities is None:
+        prob = 1.0 / (1.0 + np.exp(-(config.threshold_m - d) / config.scale_m))
+    else:
+        prob = np.asarray(probabilities, np.float64).reshape(-1)
+        if prob.shape != ids.shape:
+            raise ValueError(f"probabilities {prob.shape} and contact_vertex_ids {ids.shape} "
+                             "differ in length")
     keep = np.flatnonzero(prob >= 0.5)
     contacts: list[Contact] = []
     if len(keep):

@@ -33,7 +33,7 @@ from torch import nn
 from scorehoi_node.core.estimate.object_evidence import (CONTEXT_DIM, MASK_CONTEXT_DIM, MASK_SIZE,
                                                          POINT_FEATURES, Evidence)
 from scorehoi_node.core.objects import ObjectLibrary, ObjectTemplate
-from scorehoi_node.core.weights_io import load_state, read_weights, save_weights
+from scorehoi_node.core.checkpoints import load_state, read_weights, save_weights
 
 #: class names after the templates: an object of another shape, and not an object at all
 OTHER, CLUTTER = "other", "clutter"

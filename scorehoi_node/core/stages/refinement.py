@@ -13,9 +13,10 @@ from scorehoi_node.core.bodies.base import BodyModel
 from scorehoi_node.core.config import PipelineConfig
 from scorehoi_node.core.diffusion.model import Prior, body_index, load_prior
 from scorehoi_node.core.diffusion.state import StateCodec
+from scorehoi_node.core.estimate.contact_net import ContactPredictor
 from scorehoi_node.core.objects import ObjectLibrary
-from scorehoi_node.core.refine import (Refiner, estimates_from_hoi, hoi_from_estimates,
-                                       pipeline_refine_config)
+from scorehoi_node.core.refine import (Refiner, contact_rule, estimates_from_hoi,
+                                       hoi_from_estimates, pipeline_refine_config)
 from scorehoi_node.core.stages.observation import condition_of, frame_floor, observation_of
 from scorehoi_node.core.types import FoundObject, Frame, HumanEstimate, ObjectEstimate, Person
 
@@ -33,13 +34,18 @@ class RefineStage:
     live on `device` (the same code on the CPU and on CUDA); the refined estimates come back as
     numpy arrays.
 
+    Contacts: every round re-predicts the contact set with `contact_predictor` (the learned one,
+    on `device`, shared with the contact stage) or, when None, the distance rule.
+
     Raises:
         CheckpointError: (one line) the prior's checkpoint is missing, corrupt or mismatched.
     """
 
     def __init__(self, config: PipelineConfig, body: BodyModel, library: ObjectLibrary,
-                 device: torch.device = torch.device("cpu")) -> None:
+                 device: torch.device = torch.device("cpu"),
+                 contact_predictor: ContactPredictor | None = None) -> None:
         self.device = torch.device(device)
+        self.contact_predictor = contact_predictor
         self.body = body if body.device == self.device else copy.deepcopy(body).to(self.device)
         self.library = library
         self.checkpoint = config.denoiser_checkpoint or None
@@ -56,20 +62,27 @@ class RefineStage:
             return None
         cfg = pipeline_refine_config(mode, config.refine_rounds, config.refine_tau,
                                      config.refine_stride, config.contact)
+        contacts = contact_rule(cfg.contact, self.body, self.contact_predictor)
         if cfg.mode == "optimize":
             try:  # the baseline optimises in the prior's normalised space when one exists
                 prior = self._prior()
                 codec, index = prior.codec, prior.index
             except Exception:
                 codec, index = StateCodec(self.body.state_layout), body_index(self.body)
-            return Refiner(None, self.body, codec, index, cfg)
+            return Refiner(None, self.body, codec, index, cfg, contacts)
         prior = self._prior()
-        return Refiner(prior.sampler, self.body, prior.codec, prior.index, cfg)
+        return Refiner(prior.sampler, self.body, prior.codec, prior.index, cfg, contacts)
 
-    def update(self, config: PipelineConfig) -> None:
-        """Take new refinement settings (mode, schedule, contact distances); on an error the
-        current refiner stays and the error propagates."""
-        self.refiner = self.build_refiner(config)
+    def update(self, config: PipelineConfig,
+               contact_predictor: ContactPredictor | None = None) -> None:
+        """Take new refinement settings (mode, schedule, contacts with `contact_predictor`); on
+        an error the current refiner stays and the error propagates."""
+        previous, self.contact_predictor = self.contact_predictor, contact_predictor
+        try:
+            self.refiner = self.build_refiner(config)
+        except Exception:
+            self.contact_predictor = previous
+            raise
         self.mode = config.refine
 
     def _prior(self) -> Prior:

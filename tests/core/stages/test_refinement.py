@@ -7,8 +7,10 @@ import pytest
 
 from scorehoi_node.core import metrics
 from scorehoi_node.core.bodies import make_body_model
-from scorehoi_node.core.config import PipelineConfig
+from scorehoi_node.core.config import ContactConfig, PipelineConfig
 from scorehoi_node.core.diffusion.denoiser import CheckpointError
+from scorehoi_node.core.estimate.contact_net import ContactPredictor, learned_contact_estimates
+from scorehoi_node.core.refine import DistanceContacts
 from scorehoi_node.core.pipeline import Pipeline
 from scorehoi_node.core.types import Detections, Frame, ObjectDetection
 from tests.conftest import TEST_DEVICE
@@ -153,5 +155,48 @@ def test_refine_stage_keeps_its_tensors_on_its_device(rendered):
         assert isinstance(inter.human.vertices, np.ndarray)
         assert inter.human.vertices.dtype == np.float64
         assert isinstance(inter.obj.translation, np.ndarray)
+    finally:
+        pipe.close()
+
+
+def test_the_pipeline_predicts_contacts_with_the_learned_net_by_default(rendered, tmp_path):
+    """Default configuration: one learned predictor (on the pipeline's device) gives the
+    published contacts and every refinement round's contact set; weights that cannot be loaded
+    give one error note and the distance rule."""
+    sf, library = rendered
+    frame = Frame(rgb=sf.rgb, camera=sf.camera, depth=sf.depth)
+    pipe = Pipeline(PipelineConfig(refine="fast", object_source="external", device=TEST_DEVICE))
+    try:
+        predictor = pipe.contacts.predictor
+        assert isinstance(predictor, ContactPredictor) and pipe.notes == []
+        assert predictor.contact_vertex_ids.device.type == pipe.device.type
+        assert pipe.refinement.refiner.contacts.predictor is predictor
+        (inter,) = pipe.step(frame, external=_external(sf, library)).interactions
+        assert inter.refinement == "fast"
+        # the published contacts are the network's on the refined pair
+        template = library.by_id(inter.obj.template_id)
+        (want,) = learned_contact_estimates(predictor, pipe.body, [inter.human], [inter.obj],
+                                            template)
+        got = [c.human_vertex_index for c in inter.contacts]
+        assert got and got == [c.human_vertex_index for c in want.contacts]
+        # switching to a checkpoint that cannot be loaded at run time is refused; nothing changes
+        bad = tmp_path / "contact_net.safetensors"
+        bad.write_bytes(b"garbage" * 100)
+        with pytest.raises(CheckpointError):
+            pipe.update(contact=ContactConfig(checkpoint=str(bad)))
+        assert pipe.contacts.predictor is predictor and pipe.refinement.refiner.contacts.predictor is predictor
+        pipe.update(contact=ContactConfig(predictor="distance"))
+        assert isinstance(pipe.refinement.refiner.contacts, DistanceContacts)
+        assert pipe.contacts.predictor is None
+    finally:
+        pipe.close()
+    # at start-up the same file gives one error line and the distance rule
+    pipe = Pipeline(PipelineConfig(refine="fast", object_source="external", device=TEST_DEVICE,
+                                   contact=ContactConfig(checkpoint=str(bad))))
+    try:
+        (note,) = pipe.notes
+        assert note.startswith("error:") and str(bad) in note and "\n" not in note
+        assert isinstance(pipe.refinement.refiner.contacts, DistanceContacts)
+        assert pipe.contacts.source == "distance"  # (tests/core/stages/test_contacts.py: it runs)
     finally:
         pipe.close()
