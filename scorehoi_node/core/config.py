@@ -162,8 +162,8 @@ class PipelineConfig:
         torch_threads: torch's intra-op CPU threads for this process, set once when the
             pipeline is built; 0 = torch's default (one per core). Default 1: the stages run
             many small tensor operations, where more threads mostly add synchronisation (bench
-            `torch_threads_fast`, 2 cores, interleaved: 1 thread 1.9 s / 1.7 CPU-s per frame,
-            2 threads 3.3 s / 2.9 CPU-s).
+            `torch_threads_fast`, 2 cores, interleaved on the same frames: 1 thread 413 ms,
+            2 threads 480 ms per frame on a quiet machine; 1.9 vs 3.3 s under load).
         refine: ScoreHOI refinement of the initial estimate: "fast" (real-time schedule,
             default), "paper" (the published N = 10, tau = 50 schedule), "none", or the ablations
             "unguided" (prior without guidance) and "optimize" (guidance losses without prior).
