@@ -47,6 +47,12 @@ RUNTIME_PARAMETERS = Pipeline.RUNTIME_PARAMETERS | {
     "depth_sync_tolerance_s", "sync_window_s"}
 
 
+def _intrinsics_key(info) -> tuple:
+    """A sensor_msgs/CameraInfo without its header: what tells two cameras apart."""
+    return (info.width, info.height, info.distortion_model, tuple(info.k), tuple(info.d),
+            tuple(info.p))
+
+
 def _descriptions() -> dict[str, str]:
     """Parameter name -> the line documenting it in the config dataclasses."""
     out = {}
@@ -91,7 +97,8 @@ class ScoreHOINode(LifecycleNode):
         # images matched to their camera_info / depth / detections by stamp; its counters
         # (frames_in, dropped_superseded, <input>_in, stamp and sync misses) join self.counts
         # on /diagnostics
-        self.sync = StampSync(expects=self._expected_side_inputs, report=self._log_throttled)
+        self.sync = StampSync(expects=self._expected_side_inputs, report=self._log_throttled,
+                              info_key=_intrinsics_key)
         self._worker: threading.Thread | None = None
         self._running = False
         self.counts: Counter[str] = Counter()  # the node's own: frames_out, skipped_<reason>, …

@@ -29,6 +29,11 @@ Rules:
   image's stamp, a fallback counts as `camera_info_latest` (an unstamped camera, not a late
   message), as do fallbacks while not waiting. With no camera_info at all yet, images always
   wait their window.
+- A static camera (`info_key` given): once `STATIC_INFOS` camera_infos in a row had the same
+  intrinsics (`info_key(msg)`: size, K, D, ...), an image whose camera_info has not arrived yet
+  takes the latest one at once (`camera_info_latest`) instead of waiting its window for a
+  message that can only repeat what the node already has; one camera_info with other
+  intrinsics turns waiting on again (a zoom, a switched camera, a bag of changing cameras).
 - Image stamps are checked on arrival: a duplicate or older stamp than the newest accepted
   image is skipped (`skipped_duplicate_stamp`, `skipped_out_of_order_stamp`); a jump back by
   more than `STAMP_RESET_S` is a restarted clock (bag loop, simulator reset): accepted,
@@ -52,6 +57,7 @@ INFO_SYNC_MISSES = 30  # fallbacks in a row to the latest camera_info: stop wait
 QUEUE_SIZE = 10  # images waiting for their side inputs
 SIDE_QUEUE_SIZE = 20  # messages kept per side input (the last one is the "latest")
 RECENT_IMAGES = 100  # image stamps remembered to tell a stamped camera_info from a fixed-rate one
+STATIC_INFOS = 30  # camera_infos in a row with the same intrinsics: a static camera
 SIDE_INPUTS = ("camera_info", "depth", "detections")
 
 
@@ -96,17 +102,21 @@ class StampSync:
         report: `report(key, text)` for each event worth a log line (keys: the counter names,
             `camera_info_unstamped`); called outside the lock.
         queue_size: images kept waiting at most.
+        info_key: the intrinsics of a camera_info (hashable, its stamp left out), to tell a
+            static camera (module docstring); None: always wait for the image's own.
     """
 
     def __init__(self, window_s: float = 0.2, tolerance_s: float = 0.02,
                  expects: Callable[[], Collection[str]] = lambda: (),
                  clock: Callable[[], float] = time.monotonic,
                  report: Callable[[str, str], None] | None = None,
-                 queue_size: int = QUEUE_SIZE) -> None:
+                 queue_size: int = QUEUE_SIZE,
+                 info_key: Callable[[Any], Any] | None = None) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size={queue_size} must be at least 1")
         self._clock = clock
         self._expects = expects
+        self._info_key = info_key
         self._report = report or (lambda key, text: None)
         self._cond = threading.Condition()
         self._images: deque[_Waiting] = deque()
@@ -127,6 +137,8 @@ class StampSync:
         self._recent_images: deque[int] = deque(maxlen=RECENT_IMAGES)
         self._info_misses = 0
         self._info_matched_once = False
+        self._last_info_key: Any = None
+        self._same_infos = 0  # camera_infos in a row with the same intrinsics
 
     def _info_stamped_like_images(self) -> None:
         """A camera_info carried an image's stamp: the camera stamps them alike."""
@@ -192,8 +204,10 @@ class StampSync:
         """A camera_info, depth image or detections message arrived (`key` in SIDE_INPUTS)."""
         with self._cond:
             self._counts[f"{key}_in"] += 1
-            if key == "camera_info" and stamp_ns in self._recent_images:
-                self._info_stamped_like_images()
+            if key == "camera_info":
+                if stamp_ns in self._recent_images:
+                    self._info_stamped_like_images()
+                self._note_intrinsics(msg)
             buf = self._side[key]
             buf.pop(stamp_ns, None)  # a repeated stamp moves to the end: arrival order
             buf[stamp_ns] = msg
@@ -264,8 +278,21 @@ class StampSync:
         came back for a frame, whichever is later."""
         return max(w.received_s, self._free_since) + self.window_s
 
+    def _note_intrinsics(self, msg: Any) -> None:
+        if self._info_key is None:
+            return
+        key = self._info_key(msg)
+        self._same_infos = self._same_infos + 1 if key == self._last_info_key else 1
+        self._last_info_key = key
+
+    def static_camera(self) -> bool:
+        """The last `STATIC_INFOS` camera_infos had the same intrinsics (needs `info_key`)."""
+        return self._same_infos >= STATIC_INFOS
+
     def _waits_for_info(self) -> bool:
-        return self._info_misses < INFO_SYNC_MISSES or not self._side["camera_info"]
+        if not self._side["camera_info"]:
+            return True
+        return self._info_misses < INFO_SYNC_MISSES and not self.static_camera()
 
     def _match(self, key: str, stamp: int) -> tuple[Any, bool]:
         """(the `key` message for `stamp` or None, whether no better one can still come).

@@ -11,7 +11,7 @@ import weakref
 import numpy as np
 import pytest
 
-from scorehoi_node.ros.sync import (INFO_SYNC_MISSES, QUEUE_SIZE, SIDE_QUEUE_SIZE,
+from scorehoi_node.ros.sync import (INFO_SYNC_MISSES, QUEUE_SIZE, SIDE_QUEUE_SIZE, STATIC_INFOS,
                                     STAMP_RESET_S, StampSync)
 
 MS = 1_000_000  # ns
@@ -490,3 +490,40 @@ def test_late_or_lost_camera_infos_never_stop_the_waiting_of_a_camera_that_stamp
     assert c["ignored_camera_info_not_in_time"] == 2 * INFO_SYNC_MISSES
     assert "camera_info_latest" not in c
     assert "camera_info_unstamped" not in [k for k, _ in rig.reports]
+
+
+def test_a_static_camera_stops_waiting_for_its_camera_info_and_a_change_restarts_it():
+    """After STATIC_INFOS camera_infos with the same intrinsics, an image whose camera_info is
+    late takes the latest one at once; a camera_info with other intrinsics turns waiting on."""
+    now = [0.0]
+    sync = StampSync(window_s=0.2, clock=lambda: now[0], info_key=lambda m: m["K"])
+    stamp = 1_000
+    for _ in range(STATIC_INFOS - 1):  # images with their camera_infos: not yet static
+        sync.add_side("camera_info", stamp, {"K": 1})
+        sync.add_image(stamp, "img")
+        assert sync.take(0.0).camera_info == {"K": 1}
+        stamp += 1_000
+    sync.add_image(stamp, "late")  # its camera_info is late: waits (not static yet)
+    assert sync.take(0.0) is None
+    sync.add_side("camera_info", stamp, {"K": 1})  # the 30th alike: static from now on
+    assert sync.take(0.0).image == "late" and sync.static_camera()
+    stamp += 1_000
+    sync.add_image(stamp, "no-wait")
+    taken = sync.take(0.0)  # no camera_info of its stamp, taken at once with the latest
+    assert taken.image == "no-wait" and taken.camera_info == {"K": 1}
+    assert sync.counts()["camera_info_latest"] == 1
+    sync.add_side("camera_info", stamp + 500, {"K": 2})  # other intrinsics: wait again
+    assert not sync.static_camera()
+    sync.add_image(stamp + 1_000, "waits")
+    assert sync.take(0.0) is None
+    now[0] += 0.3  # its window expired: the latest camera_info, counted as ignored
+    assert sync.take(0.0).image == "waits"
+
+
+def test_without_an_info_key_a_camera_never_counts_as_static():
+    sync = StampSync(window_s=0.2, clock=lambda: 0.0)
+    for stamp in range(1, STATIC_INFOS + 5):
+        sync.add_side("camera_info", stamp, {"K": 1})
+    assert not sync.static_camera()
+    sync.add_image(STATIC_INFOS + 10, "waits")
+    assert sync.take(0.0) is None
