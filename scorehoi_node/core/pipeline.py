@@ -6,8 +6,8 @@ boundaries are in `core/types.py`):
 
     Frame ─ persons ─> Detections ─ tracking ─> TrackedPerson[] ─ humans ─> Person[]
           ─ objects (candidates ─ assignment ─> owner ─ template + pose) ─> FoundObject[]
-          ─ contacts ─> (contacts, penetration) per pair
-          ─ refinement ─> refined pairs ─ contacts ─> Interaction[] ─> FrameResult
+          ─ refinement ─> refined pairs (the initial ones where nothing is refined)
+          ─ contacts (one batch) ─> Interaction[] ─> FrameResult
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from scorehoi_node.core.stages.objects import ObjectStage
 from scorehoi_node.core.stages.persons import PersonDetector, PersonStage
 from scorehoi_node.core.stages.refinement import RefineStage
 from scorehoi_node.core.stages.tracking import TrackingStage
-from scorehoi_node.core.types import (Detections, FoundObject, Frame, FrameResult, Interaction,
-                                      ObjectDetection, Person)
+from scorehoi_node.core.types import (Detections, FoundObject, Frame, FrameResult,
+                                      HumanEstimate, Interaction, ObjectDetection, ObjectEstimate,
+                                      Person)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -165,18 +166,18 @@ class Pipeline:
             detected = [ObjectDetection(c.class_name or "unknown", c.box, c.score, c.mask)
                         for c in frame_objects.candidates if c.person is None]
         by_person = {f.person: f for f in found}
-        pairs = [(person.human, by_person[i].estimate if i in by_person else None)
-                 for i, person in enumerate(people)]
-        with clock("contacts"):  # every person at once: one predictor call per template
-            initial = (self.contacts.batch(pairs) if self.contacts is not None
-                       else [([], 0.0)] * len(pairs))
         floor = None
         if self.refinement is not None and self.refinement.refiner is not None and found:
             with clock("refine"):
                 floor = self.refinement.floor(frame, people, found)
-        interactions = [self._interaction(frame, person, by_person.get(i), initial[i], floor,
-                                          clock)
-                        for i, person in enumerate(people)]
+        final = [self._refined(frame, person, by_person.get(i), floor, clock)
+                 for i, person in enumerate(people)]
+        with clock("contacts"):  # every person at once: one predictor call per template
+            contacts = self._contacts([(human, obj) for human, obj, _ in final])
+        interactions = [Interaction(track_id=person.track_id, human=human, obj=obj,
+                                    contacts=c, penetration_depth=pen, refinement=mode)
+                        for person, (human, obj, mode), (c, pen)
+                        in zip(people, final, contacts)]
         keyframe = [f for f in found if f.keyframe and people[f.person].human.vertices is not None]
         if keyframe and self.keyframe_worker is not None:
             self.keyframe_worker.submit(KeyframeJob(frame, people, keyframe))
@@ -187,30 +188,27 @@ class Pipeline:
                                                  detections.detector),
                            stage_ms=clock.ms)
 
-    def _interaction(self, frame: Frame, person: Person, found: FoundObject | None,
-                     initial: tuple[list, float], floor: np.ndarray | None,
-                     clock: "_StageClock") -> Interaction:
-        """One person with their object and `initial` (contacts, penetration) of that pair,
-        refined (contacts again from the refined pair) when a refiner is set."""
+    def _refined(self, frame: Frame, person: Person, found: FoundObject | None,
+                 floor: np.ndarray | None, clock: "_StageClock"
+                 ) -> tuple[HumanEstimate, ObjectEstimate | None, str]:
+        """(human, object, refinement mode) of one person: refined when a refiner is set and
+        the person has an object and a mesh, else (and when refinement fails) the initial
+        estimate with mode "none"."""
         human, obj = person.human, (found.estimate if found is not None else None)
-        contacts, penetration = initial
-        refinement = "none"
         refiner = self.refinement.refiner if self.refinement is not None else None
         if refiner is not None and found is not None and human.vertices is not None:
             with clock("refine"):
                 refined = self.refinement(frame, person, found, floor)
             if refined is not None:
-                human, obj = refined
-                refinement = self.config.refine
-                with clock("contacts"):
-                    contacts, penetration = self._contacts(human, obj)
-        return Interaction(track_id=person.track_id, human=human, obj=obj, contacts=contacts,
-                           penetration_depth=penetration, refinement=refinement)
+                return (*refined, self.config.refine)
+        return human, obj, "none"
 
-    def _contacts(self, human, obj):
+    def _contacts(self, pairs: list[tuple[HumanEstimate, ObjectEstimate | None]]
+                  ) -> list[tuple[list, float]]:
+        """(contacts, penetration depth) of every (human, object) pair, in one batch."""
         if self.contacts is None:
-            return [], 0.0
-        return self.contacts(human, obj)
+            return [([], 0.0)] * len(pairs)
+        return self.contacts.batch(pairs)
 
     # -- keyframe refinement (background) --------------------------------------------------------
     def start_keyframe_refinement(self, mode: str, on_result: Callable[[FrameResult], None]
@@ -233,21 +231,21 @@ class Pipeline:
 
     def _refine_keyframe(self, job: KeyframeJob) -> FrameResult | None:
         t0 = time.perf_counter()
-        interactions = []
+        refined: list[tuple[int, tuple[HumanEstimate, ObjectEstimate]]] = []
         floor = self.refinement.floor(job.frame, job.persons, job.objects)
         for found in job.objects:
             person = job.persons[found.person]
             try:
-                refined = self.refinement(job.frame, person, found, floor, self._keyframe_refiner)
+                pair = self.refinement(job.frame, person, found, floor, self._keyframe_refiner)
             except Exception:  # counted; the frame path is never affected
-                refined = None
-            if refined is None:
+                pair = None
+            if pair is None:
                 self.keyframe_worker.count_failure()
                 continue
-            human, obj = refined
-            contacts, penetration = self._contacts(human, obj)
-            interactions.append(Interaction(person.track_id, human, obj, contacts, penetration,
-                                            self._keyframe_mode))
+            refined.append((person.track_id, pair))
+        contacts = self._contacts([pair for _, pair in refined])
+        interactions = [Interaction(track, human, obj, c, pen, self._keyframe_mode)
+                        for (track, (human, obj)), (c, pen) in zip(refined, contacts)]
         if not interactions:
             return None
         return FrameResult(job.frame.stamp_ns, job.frame.frame_id, interactions,
