@@ -118,8 +118,10 @@ def run_bench(out: Path, bag: Path | None = None, frames: int = 8, seed: int = 1
 
 
 def _frame(bf: BagFrame) -> Frame:
+    """The pipeline's Frame of a bag frame (with its depth image when it has one)."""
+    depth = conv.depth_to_metres(bf.depth) if bf.depth is not None else None
     return Frame(conv.image_to_rgb(bf.image), conv.camera_info_to_intrinsics(bf.camera_info),
-                 bf.stamp_ns, bf.image.header.frame_id)
+                 bf.stamp_ns, bf.image.header.frame_id, depth)
 
 
 def _measure_frame(pipeline: Pipeline, bf: BagFrame, paper: bool) -> dict:
@@ -168,10 +170,7 @@ def _thread_comparison(pipeline: Pipeline, items: list[BagFrame]) -> dict:
     pipeline.set_refine("fast")
     try:
         for bf in items:
-            frame = Frame(conv.image_to_rgb(bf.image),
-                          conv.camera_info_to_intrinsics(bf.camera_info), bf.stamp_ns,
-                          bf.image.header.frame_id,
-                          conv.depth_to_metres(bf.depth) if bf.depth is not None else None)
+            frame = _frame(bf)
             for n in counts:
                 torch.set_num_threads(n)
                 pipeline.reset()

@@ -29,11 +29,10 @@ class CheckpointError(ValueError):
 def save_weights(path: str | Path, module: nn.Module, fmt: str, version: int, config,
                  extra: dict | None = None, dtype: torch.dtype | None = None) -> Path:
     """Write `module`'s state (cast to `dtype` when given) to `path` (parents created) with
-    format, version, `config` (a dataclass or a dict) and `extra` as metadata."""
+    format, version, `config` (a dataclass) and `extra` as metadata."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = config if isinstance(config, dict) else asdict(config)
-    meta = {"format": fmt, "version": str(version), "config": json.dumps(raw),
+    meta = {"format": fmt, "version": str(version), "config": json.dumps(asdict(config)),
             "extra": json.dumps(extra or {}, sort_keys=True)}
     state = {k: (v.detach().cpu() if dtype is None else v.detach().cpu().to(dtype)).contiguous()
              for k, v in module.state_dict().items()}
@@ -76,16 +75,9 @@ def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: str | 
         raise error(f"{path}: weights contain NaN or inf")
 
 
-def save_checkpoint(module: nn.Module, path: str | Path, fmt: str, version: int, config: dict,
-                    extra: dict | None = None) -> Path:
-    """Write `module`'s state dict to `path` with format, version, config and `extra` as
-    metadata; returns the path."""
-    return save_weights(path, module, fmt, version, config, extra)
-
-
 def load_checkpoint(path: str | Path, fmt: str, version: int, what: str,
                     build: Callable[[dict], T]) -> tuple[T, dict]:
-    """Read a checkpoint written by `save_checkpoint`: `build(config dict)` makes the module
+    """Read a checkpoint written by `save_weights`: `build(config dict)` makes the module
     (a ValueError, TypeError or KeyError there means an unreadable config), whose weights are
     then loaded strictly. Returns (module, extra). `what` names the model in messages.
 
@@ -120,8 +112,8 @@ class Checkpointed:
 
     def save(self, path: str | Path, extra: dict | None = None) -> Path:
         """Write a safetensors checkpoint (weights + buffers; config and `extra` as metadata)."""
-        return save_checkpoint(self, path, self.checkpoint_format, self.checkpoint_version,
-                               asdict(self.config), extra)
+        return save_weights(path, self, self.checkpoint_format, self.checkpoint_version,
+                            self.config, extra)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu"):
